@@ -1,0 +1,26 @@
+# `make run` and `make test` each set up .venv from the pinned requirements, then do their job.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check --no-input
+
+.PHONY: run test bench clean-venv
+
+$(VENV)/.runtime: requirements.txt requirements-nodeps.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -r requirements-nodeps.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) main.py
+
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

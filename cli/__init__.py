@@ -1,0 +1,67 @@
+"""The command line: `python main.py upscale|models|...`. Flags follow Real-ESRGAN's
+`inference_realesrgan.py`. Exit 0 when everything succeeded, 1 when any input failed (one clear
+line each on stderr, the rest still processed), 2 on a usage or configuration error."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from config import AppConfig, ConfigError
+
+log = logging.getLogger(__name__)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python main.py", description="Real-ESRGAN Ultimate. "
+                                     "Without a command, starts the web UI.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("serve", help="start the web UI (the default)")
+
+    up = commands.add_parser("upscale", help="upscale image files or folders")
+    up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    add_enhance_flags(up)
+
+    models = commands.add_parser("models", help="list, download or verify model weights")
+    actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="every model with its status and size")
+    download = actions.add_parser("download", help="download a model's official weights")
+    download.add_argument("name")
+    actions.add_parser("verify", help="check the SHA256 of every weights file present")
+    return parser
+
+
+def add_enhance_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", type=Path, help="output folder (default REALESRGAN_OUTPUT_DIR)")
+    parser.add_argument("-n", "--model-name", dest="model", help="model name (see `models list`)")
+    parser.add_argument("-s", "--outscale", type=float, default=4.0, help="final scale, 1 to 8 (default 4)")
+    parser.add_argument("-dn", "--denoise-strength", type=float, default=0.5,
+                        help="realesr-general-x4v3 only: 0 keeps noise, 1 removes it (default 0.5)")
+    parser.add_argument("-t", "--tile", type=int, default=0, help="tile size in pixels, 0 for automatic")
+    parser.add_argument("--tile-pad", type=int, default=None, help="tile overlap in pixels (default per model)")
+    parser.add_argument("--fp32", action="store_true", help="full precision (slower)")
+    parser.add_argument("--face-enhance", action="store_true", help="restore faces with GFPGAN")
+    parser.add_argument("--alpha-upsampler", choices=("realesrgan", "bicubic"), default="realesrgan")
+    parser.add_argument("--ext", choices=("auto", "png", "jpg", "webp"), default="auto",
+                        help="output format; auto keeps the input's (png for alpha or 16-bit)")
+    parser.add_argument("--quality", type=int, default=95, help="jpg/webp quality, 1 to 100")
+    parser.add_argument("--suffix", default="out", help="output name suffix (default out)")
+    parser.add_argument("-g", "--gpu-id", type=int, default=None, help="GPU to use (0 is the first)")
+
+
+def main(argv: Sequence[str], config: AppConfig | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config or AppConfig.from_env()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    from utils.logger import setup_logging
+    setup_logging(config.LOG_FILE, config.LOG_LEVEL, console=False)
+    from cli.commands import run_command
+    return run_command(args, config, parser)

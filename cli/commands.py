@@ -1,0 +1,144 @@
+"""What each CLI command does; every failure a user can cause ends in one stderr line."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from config import AppConfig
+from engine.model_manager import ModelManager
+from engine.processor import describe_error, enhance_image_direct
+from engine.weights import download, expected_sha256, sha256_of
+from utils.errors import UserError
+from utils.images import ACCEPTED_EXTENSIONS
+from utils.metrics import format_bytes
+
+log = logging.getLogger(__name__)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def manager_for(config: AppConfig) -> ModelManager:
+    return ModelManager(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
+                        allow_downloads=config.ALLOW_DOWNLOADS, device=config.DEVICE,
+                        max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
+                        download_timeout_s=config.DOWNLOAD_TIMEOUT_S)
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def run_command(args: argparse.Namespace, config: AppConfig, parser: argparse.ArgumentParser) -> int:
+    if args.command == "upscale":
+        return cmd_upscale(args, config)
+    if args.command == "models":
+        return cmd_models(args, config)
+    parser.print_help()
+    return EXIT_USAGE
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files as given; folders expanded to the images directly inside them, sorted."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in ACCEPTED_EXTENSIONS)
+        else:
+            paths.append(path)
+    return paths
+
+
+class TileBar:
+    """A tqdm bar over the tiles of the current image, on stderr."""
+
+    def __init__(self, name: str):
+        from tqdm import tqdm
+        self.bar = tqdm(total=0, desc=name, unit="tile", file=sys.stderr, leave=False,
+                        disable=not sys.stderr.isatty())
+
+    def __call__(self, done: int, total: int, note: str) -> None:
+        if self.bar.total != total:
+            self.bar.reset(total=total)
+        self.bar.n = done
+        self.bar.set_postfix_str(note, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
+    manager = manager_for(config)
+    output_dir = args.output or config.OUTPUT_DIR
+    failures = 0
+    for path in expand_inputs(args.inputs):
+        bar = TileBar(path.name)
+        try:
+            result = enhance_image_direct(
+                path, args.model or config.DEFAULT_MODEL, args.outscale, model_manager=manager, config=config,
+                output_dir=output_dir, suffix=args.suffix, tile=args.tile, auto_tile=True, tile_pad=args.tile_pad,
+                fp32=args.fp32 or config.FP32, face_enhance=args.face_enhance, denoise_strength=args.denoise_strength,
+                alpha_upsampler=args.alpha_upsampler, output_format=args.ext, quality=args.quality,
+                gpu_id=args.gpu_id, on_progress=bar)
+        except (UserError, RuntimeError, MemoryError, OSError) as error:
+            bar.close()
+            failures += 1
+            log.info("upscale of %s failed", path, exc_info=not isinstance(error, UserError))
+            fail(f"{path}: {describe_error(error)}")
+            continue
+        bar.close()
+        print(f"{result.output_path}  ({result.status})")
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace, config: AppConfig) -> int:
+    manager = manager_for(config)
+    if args.action == "list":
+        rows = manager.list_models()
+        width = max(len(r.name) for r in rows)
+        print(f"{'model':<{width}}  {'kind':<11}  {'status':<12}  {'size':>9}  description")
+        for r in rows:
+            print(f"{r.name:<{width}}  {r.kind:<11}  {r.status:<12}  {format_bytes(r.size_bytes):>9}  {r.description}")
+        print(f"\nweights directory: {config.WEIGHTS_DIR}")
+        return EXIT_OK
+    if args.action == "download":
+        if args.name not in manager.models:
+            fail(f"unknown model {args.name!r}; see `python main.py models list`.")
+            return EXIT_FAILED
+        spec = manager.models[args.name]
+        try:
+            download(spec.url, config.WEIGHTS_DIR / spec.filename, sha256=expected_sha256(spec, config.WEIGHTS_DIR),
+                     on_progress=TileBar(spec.filename), timeout_s=config.DOWNLOAD_TIMEOUT_S)
+        except UserError as error:
+            fail(str(error))
+            return EXIT_FAILED
+        print(f"{config.WEIGHTS_DIR / spec.filename}")
+        return EXIT_OK
+    if args.action == "verify":
+        return verify_weights(manager)
+    return EXIT_USAGE
+
+
+def verify_weights(manager: ModelManager) -> int:
+    bad = 0
+    report = []
+    for spec in manager.models.values():
+        path = manager.weights_dir / spec.filename
+        if not path.is_file():
+            continue
+        known = expected_sha256(spec, manager.weights_dir)
+        actual = sha256_of(path)
+        state = "unknown hash (recorded now)" if not known else ("ok" if actual == known else "MISMATCH")
+        if state == "MISMATCH":
+            bad += 1
+            fail(f"{path.name} does not match its known SHA256; delete it and download it again from {spec.url}.")
+        elif not known:
+            from engine.weights import record_checksum
+            record_checksum(manager.weights_dir, spec.filename, actual)
+        report.append({"file": path.name, "status": state, "sha256": actual})
+    print(json.dumps(report, indent=2) if report else "no downloaded weights to verify "
+          "(bundled models are checked against their pinned pack hashes when converted)")
+    return EXIT_FAILED if bad else EXIT_OK

@@ -1,0 +1,201 @@
+"""Processing entry points: validate, choose settings, load the model, upscale, restore faces,
+save atomically, measure. `enhance_image_direct` is the seed's single-image function."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engine.inference import CancelCheck
+from engine.model_manager import LoadedModel, ModelManager
+from engine.upscale import ALPHA_UPSAMPLERS, UpscaleOptions, check_outscale, output_size, upscale_pixels
+from utils.errors import InvalidInput, OutputError, UserError
+from utils.files import OutputWriteError
+from utils.gpu import GPUDetector
+from utils.images import OUTPUT_FORMATS, DecodedImage, _pillow_to_array, read_image, save_image
+from utils.metrics import calculate_image_metrics
+from utils.validation import sanitize_filename, validate_pil_image, validate_tile_size
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, str], None]
+ImageInput = str | Path | Image.Image | np.ndarray
+DEFAULT_PAD_PX = {"ESRGAN": 32, "RealESRGAN Compact": 16}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_image_bytes: int | None = 100 * 1024 * 1024
+    max_image_pixels: int | None = 50_000_000
+    max_output_pixels: int | None = 400_000_000
+
+    @classmethod
+    def from_config(cls, config: Any) -> "Limits":
+        if config is None:
+            return cls()
+        return cls(config.MAX_IMAGE_BYTES, config.MAX_IMAGE_PIXELS, config.MAX_OUTPUT_PIXELS)
+
+
+@dataclass
+class EnhanceResult:
+    """Unpacks as the seed's tuple: (result_path, input_path, status, metrics)."""
+    output_path: Path | None
+    input_path: Path | None
+    status: str
+    metrics: dict[str, str]
+    image: np.ndarray | None = None
+    original: np.ndarray | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.output_path, self.input_path, self.status, self.metrics))
+
+    def metrics_table(self) -> list[list[str]]:
+        labels = {"original_size": "Original size", "enhanced_size": "Enhanced size", "scale_factor": "Scale",
+                  "original_filesize": "Original file", "enhanced_filesize": "Enhanced file",
+                  "size_change": "File size change", "time": "Time", "device": "Device",
+                  "precision": "Precision", "model": "Model", "tiles": "Tiles", "faces": "Faces restored"}
+        return [[labels.get(k, k), v] for k, v in self.metrics.items()]
+
+
+def load_input(image: ImageInput, limits: Limits) -> tuple[DecodedImage, Path | None, int | None]:
+    """(decoded image, its path if it came from a file, its size in bytes if known)."""
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        decoded = read_image(path, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels)
+        return decoded, path, path.stat().st_size
+    if isinstance(image, Image.Image):
+        ok, message = validate_pil_image(image, limits.max_image_pixels)
+        if not ok:
+            raise InvalidInput(message)
+        return DecodedImage(np.ascontiguousarray(_pillow_to_array(image)), image.format or "PIL"), None, None
+    if isinstance(image, np.ndarray):
+        if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3) or \
+                (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+            raise InvalidInput("Expected an 8- or 16-bit image array (HxW, HxWx2, HxWx3 or HxWx4).")
+        if limits.max_image_pixels and image.shape[0] * image.shape[1] > limits.max_image_pixels:
+            raise InvalidInput(f"The image is over the {limits.max_image_pixels / 1e6:.1f} MP limit.")
+        return DecodedImage(np.ascontiguousarray(image), "array"), None, None
+    if image is None:
+        raise InvalidInput("No image was given; upload an image first.")
+    raise InvalidInput(f"Cannot process a {type(image).__name__}; give a file path or an image.")
+
+
+def choose_format(requested: str, decoded: DecodedImage, source: Path | None) -> str:
+    requested = (requested or "auto").lower()
+    if requested == "jpeg":
+        requested = "jpg"
+    if requested != "auto":
+        if requested not in OUTPUT_FORMATS:
+            raise InvalidInput(f"Output format {requested!r} is not supported; use auto, png, jpg or webp.")
+        return requested
+    if decoded.has_alpha or decoded.bit_depth == 16:
+        return "png"  # only PNG keeps both alpha and 16 bits
+    ext = (source.suffix.lower().lstrip(".") if source else "") or decoded.format.lower()
+    ext = {"jpeg": "jpg"}.get(ext, ext)
+    return ext if ext in OUTPUT_FORMATS else "png"
+
+
+def tile_setting(tile: int | None, auto_tile: bool) -> int | None:
+    """The seed's (tile, auto_tile) pair as one value: None for automatic, 0 for none, else pixels."""
+    tile = int(tile or 0)
+    ok, message = validate_tile_size(tile)
+    if not ok:
+        raise InvalidInput(message)
+    if tile == 0:
+        return None if auto_tile else 0
+    return tile
+
+
+def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale: float = 4, *,
+                         model_manager: ModelManager, config: Any = None, output_dir: str | Path | None = None,
+                         output_name: str | None = None, suffix: str = "out", tile: int = 0,
+                         auto_tile: bool = True, tile_pad: int | None = None, fp32: bool = False,
+                         face_enhance: bool = False, face_options: Any = None, denoise_strength: float = 0.5,
+                         alpha_upsampler: str = "realesrgan", output_format: str = "auto", quality: int = 95,
+                         gpu_id: int | None = None, on_progress: ProgressFn | None = None,
+                         should_cancel: CancelCheck | None = None, save: bool = True,
+                         **unused: Any) -> EnhanceResult:
+    """Upscale one image and (when `save`) write it to `output_dir/<stem>_<suffix>.<ext>` atomically.
+
+    `scale` is the outscale, 1..8. `tile` 0 with `auto_tile` picks a tile size from free memory.
+    Raises a `UserError` subclass with a one-sentence message for anything the user can fix.
+    """
+    started = time.perf_counter()
+    model_name = model_name or unused.pop("model", None) or getattr(config, "DEFAULT_MODEL", "RealESRGAN_x4plus")
+    if unused:
+        log.debug("enhance_image_direct ignores %s", sorted(unused))
+    limits = Limits.from_config(config)
+    outscale = check_outscale(float(scale))
+    if alpha_upsampler not in ALPHA_UPSAMPLERS:
+        raise InvalidInput(f"Alpha mode {alpha_upsampler!r} is not supported; use realesrgan or bicubic.")
+    if not 1 <= int(quality) <= 100:
+        raise InvalidInput(f"Quality {quality} is out of range; use 1 to 100.")
+    tile_px = tile_setting(tile, auto_tile)
+
+    decoded, source, source_bytes = load_input(image, limits)
+    out_w, out_h = output_size(decoded.width, decoded.height, outscale)
+    if limits.max_output_pixels and out_w * out_h > limits.max_output_pixels:
+        raise InvalidInput(f"The result would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP), over the "
+                           f"{limits.max_output_pixels / 1e6:.0f} MP output limit; lower the outscale.")
+    fmt = choose_format(output_format, decoded, source)
+    if save and output_dir is None:
+        output_dir = getattr(config, "OUTPUT_DIR", None) or "outputs"
+    if decoded.frames > 1:
+        log.info("%s is animated (%d frames); using its first frame", source or "input", decoded.frames)
+
+    def load_step(done: int, total: int, note: str) -> None:
+        if on_progress:
+            on_progress(0, 1, note)
+
+    model = model_manager.load_model(model_name, gpu_id, fp32, denoise_strength=denoise_strength,
+                                     on_progress=load_step)
+    pad = tile_pad if tile_pad is not None else DEFAULT_PAD_PX.get(model.architecture, 32)
+    options = UpscaleOptions(outscale=outscale, tile_px=tile_px, pad_px=pad, alpha_upsampler=alpha_upsampler,  # type: ignore[arg-type]
+                             memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
+    try:
+        pixels, report = upscale_pixels(model, decoded.pixels, options, on_progress=on_progress,
+                                        should_cancel=should_cancel)
+        faces = 0
+        if face_enhance:
+            from engine.faces import restore_faces  # imported on demand: facexlib is heavy
+            pixels, faces = restore_faces(decoded.pixels, pixels, model_manager=model_manager, gpu_id=gpu_id,
+                                          options=face_options, should_cancel=should_cancel)
+    finally:
+        if getattr(config, "ENABLE_MEMORY_OPTIMIZATION", True) and model.device.type != "cpu":
+            GPUDetector.clear_gpu_cache(model.device.index)
+
+    output_path, output_bytes = None, None
+    if save:
+        stem = sanitize_filename(output_name or (source.stem if source else "image"))
+        output_path = Path(output_dir) / f"{stem}_{sanitize_filename(suffix, 'out')}.{fmt}"  # type: ignore[arg-type]
+        try:
+            save_image(output_path, pixels, fmt, quality=quality, icc_profile=decoded.icc_profile)  # type: ignore[arg-type]
+        except OutputWriteError as error:
+            raise OutputError(str(error)) from None
+        output_bytes = output_path.stat().st_size
+    seconds = time.perf_counter() - started
+    metrics = calculate_image_metrics(decoded.pixels, pixels, original_bytes=source_bytes, enhanced_bytes=output_bytes)
+    metrics.update({"time": f"{seconds:.2f} s", "device": str(model.device), "precision": model.precision,
+                    "model": model.name, "tiles": f"{report.tiles} ({f'{report.tile_px} px' if report.tile_px else 'whole image'})"})
+    if face_enhance:
+        metrics["faces"] = str(faces)
+    status = f"Enhanced {decoded.width}x{decoded.height} -> {pixels.shape[1]}x{pixels.shape[0]} with {model.name} in {seconds:.1f} s"
+    return EnhanceResult(output_path, source, status, metrics, pixels, decoded.pixels,
+                         {"seconds": seconds, "report": report, "model": model, "format": fmt})
+
+
+def describe_error(error: BaseException) -> str:
+    """The one sentence a user reads for any failure (tracebacks go to the log)."""
+    if isinstance(error, UserError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "The computer ran out of memory; use a smaller image, outscale or tile size."
+    log.exception("unexpected error", exc_info=error)
+    return f"Unexpected error ({type(error).__name__}); see the log file for details."

@@ -1,0 +1,136 @@
+"""From any decoded image to its upscaled pixels: channels, alpha, bit depth, outscale, tiling.
+
+Gray stays gray, gray+alpha and RGBA keep their alpha (upscaled by the model or bicubic), 16-bit
+stays 16-bit, and any outscale in [1, 8] is reached by the model pass plus a high-quality resize.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from engine.inference import CancelCheck, DeviceOutOfMemory, upscale_rgb
+from engine.model_manager import LoadedModel
+from engine.tiling import auto_tile_px, plan_tiles
+from utils.errors import InvalidInput, OutOfMemory
+from utils.gpu import GPUDetector, free_memory_bytes
+from utils.images import resize
+
+log = logging.getLogger(__name__)
+
+AlphaUpsampler = Literal["realesrgan", "bicubic"]
+ALPHA_UPSAMPLERS: tuple[str, ...] = ("realesrgan", "bicubic")
+ProgressFn = Callable[[int, int, str], None]
+MIN_OUTSCALE, MAX_OUTSCALE = 1.0, 8.0
+MIN_TILE_PX = 32
+# Peak working memory per input pixel (bytes), measured on CPU at fp32 for a 256x256 tile,
+# with headroom. fp16/bf16 roughly halve the activations; we keep the fp32 figure to stay safe.
+BYTES_PER_INPUT_PIXEL = {"ESRGAN": 16_000, "RealESRGAN Compact": 3_000}
+DEFAULT_BYTES_PER_INPUT_PIXEL = 20_000
+CPU_MAX_TILE_PX = 512  # bounds RAM and keeps progress and cancellation responsive on CPU
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    outscale: float = 4.0
+    tile_px: int | None = None  # None: automatic; 0: no tiling
+    pad_px: int = 16
+    alpha_upsampler: AlphaUpsampler = "realesrgan"
+    batch_size: int = 1
+    memory_reserve: float = 0.1
+
+
+@dataclass(frozen=True)
+class UpscaleReport:
+    tile_px: int
+    tiles: int
+    retries: int
+    seconds: float
+
+
+def output_size(width: int, height: int, outscale: float) -> tuple[int, int]:
+    return max(1, round(width * outscale)), max(1, round(height * outscale))
+
+
+def check_outscale(outscale: float) -> float:
+    if not (isinstance(outscale, (int, float)) and math.isfinite(outscale)) or not \
+            MIN_OUTSCALE <= outscale <= MAX_OUTSCALE:
+        raise InvalidInput(f"Outscale {outscale} is out of range; use a value from {MIN_OUTSCALE:g} to {MAX_OUTSCALE:g}.")
+    return float(outscale)
+
+
+def choose_tile(model: LoadedModel, height: int, width: int, options: UpscaleOptions) -> int:
+    if options.tile_px is not None:
+        return options.tile_px
+    per_pixel = BYTES_PER_INPUT_PIXEL.get(model.architecture, DEFAULT_BYTES_PER_INPUT_PIXEL)
+    free = free_memory_bytes(model.device, options.memory_reserve)
+    cap = CPU_MAX_TILE_PX if model.device.type == "cpu" else 2048
+    return auto_tile_px(height, width, free, per_pixel, pad_px=options.pad_px, max_tile_px=cap)
+
+
+def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptions, *,
+                   on_progress: ProgressFn | None = None,
+                   should_cancel: CancelCheck | None = None) -> tuple[np.ndarray, UpscaleReport]:
+    """Upscale gray, gray+alpha, RGB or RGBA (uint8/uint16) to `options.outscale`."""
+    started = time.perf_counter()
+    outscale = check_outscale(options.outscale)
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    color = pixels if pixels.ndim == 2 else pixels[..., :3 if channels >= 3 else 1]
+    if color.ndim == 3 and color.shape[2] == 1:
+        color = color[..., 0]
+    alpha = pixels[..., -1] if channels in (2, 4) else None
+    gray = color.ndim == 2
+    rgb = np.ascontiguousarray(np.repeat(color[..., None], 3, axis=2) if gray else color)
+
+    tile = choose_tile(model, height, width, options)
+    passes = 2 if (alpha is not None and options.alpha_upsampler == "realesrgan") else 1
+    retries = 0
+    while True:
+        try:
+            plan = plan_tiles(height, width, tile, options.pad_px)
+            total = plan.count * passes
+
+            def tile_done(done: int, count: int, offset: int = 0) -> None:
+                if on_progress:
+                    on_progress(offset + done, total, f"tile {offset + done}/{total}")
+
+            up = upscale_rgb(model, rgb, plan, batch_size=options.batch_size, on_tile=tile_done,
+                             should_cancel=should_cancel)
+            if alpha is not None:
+                if options.alpha_upsampler == "realesrgan":
+                    alpha_rgb = np.ascontiguousarray(np.repeat(alpha[..., None], 3, axis=2))
+                    up_alpha = upscale_rgb(model, alpha_rgb, plan, batch_size=options.batch_size,
+                                           on_tile=lambda d, c: tile_done(d, c, plan.count),
+                                           should_cancel=should_cancel)
+                    up_alpha = _to_gray(up_alpha)
+                else:
+                    up_alpha = cv2.resize(alpha, (width * model.scale, height * model.scale),
+                                          interpolation=cv2.INTER_CUBIC)
+            break
+        except DeviceOutOfMemory:
+            GPUDetector.clear_gpu_cache()
+            smaller = (tile or max(height, width)) // 2
+            if smaller < MIN_TILE_PX:
+                raise OutOfMemory(f"{model.device.type.upper()} ran out of memory even with {MIN_TILE_PX} px tiles; "
+                                  "close other programs, use a smaller image or outscale, or a lighter model.") from None
+            log.warning("out of memory with tile %s; retrying with tile %s", tile or "off", smaller)
+            tile, retries = smaller, retries + 1
+
+    out = _to_gray(up) if gray else up
+    if alpha is not None:
+        out = np.dstack([out, up_alpha])
+    target = output_size(width, height, outscale)
+    if target != (out.shape[1], out.shape[0]):
+        out = resize(out, *target)
+    return out, UpscaleReport(tile, plan.count, retries, time.perf_counter() - started)
+
+
+def _to_gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

@@ -1,0 +1,1 @@
+"""Small, dependency-light helpers shared by the engine, the CLI and the UI."""

@@ -1,0 +1,42 @@
+"""One error type per thing a user can fix. The message is the sentence the user reads.
+
+The UI turns a `UserError` into `gr.Error`, the CLI into one stderr line and exit 1; tracebacks
+go to the log only.
+"""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Base: `str(error)` is one clear sentence saying what happened and what to do."""
+
+
+class InvalidInput(UserError):
+    """The input file or value cannot be processed (bad file, too large, unknown model, ...)."""
+
+
+class WeightsMissing(UserError):
+    """Weights are not on disk and cannot be obtained (downloads disabled or failed)."""
+
+
+class ChecksumMismatch(UserError):
+    """A weights file does not match its known SHA256."""
+
+
+class DownloadFailed(UserError):
+    """A download was interrupted or refused."""
+
+
+class ModelUnsupported(UserError):
+    """A weights file is not an image-to-image model we can run."""
+
+
+class OutOfMemory(UserError):
+    """The device ran out of memory even with the smallest tile."""
+
+
+class Cancelled(UserError):
+    """The user cancelled the job; nothing was written."""
+
+
+class OutputError(UserError):
+    """The output could not be written (disk full, read-only folder, no permission)."""

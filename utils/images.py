@@ -1,0 +1,306 @@
+"""Image decoding and encoding: bit depth, alpha, EXIF orientation, ICC; atomic saves.
+
+Pixels travel as numpy arrays in RGB(A) order, HxW (gray), HxWx2 (gray+alpha), HxWx3 or HxWx4,
+dtype uint8 or uint16. Bit depth is decided from the dtype, never from the pixel values.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from utils.errors import InvalidInput
+from utils.files import atomic_path
+
+log = logging.getLogger(__name__)
+
+OutputFormat = Literal["png", "jpg", "webp"]
+OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpg", "webp")
+# Only these decoders ever see an upload; Pillow's other plugins never parse user bytes.
+PILLOW_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
+ACCEPTED_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+WEBP_MAX_SIDE = 16383
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray
+    format: str  # "PNG", "JPEG", ...
+    icc_profile: bytes | None = None
+    frames: int = 1  # >1: an animation; its first frame is used
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.pixels.ndim == 2 else self.pixels.shape[2]
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.channels in (2, 4)
+
+    @property
+    def bit_depth(self) -> int:
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+
+def read_image(path: str | Path, *, max_bytes: int | None = None, max_pixels: int | None = None) -> DecodedImage:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InvalidInput(f"{path.name}: file not found; check the path.") from None
+    except OSError as error:
+        raise InvalidInput(f"{path.name}: cannot be read ({error.strerror}).") from None
+    if path.is_dir():
+        raise InvalidInput(f"{path.name} is a folder, not an image file.")
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidInput(f"{path.name} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit; "
+                           "use a smaller file or raise REALESRGAN_MAX_IMAGE_SIZE_MB.")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InvalidInput(f"{path.name}: cannot be read ({error.strerror}).") from None
+    return decode_image(data, name=path.name, max_pixels=max_pixels)
+
+
+def decode_image(data: bytes, *, name: str = "image", max_pixels: int | None = None) -> DecodedImage:
+    """Decode PNG, JPEG, WebP, BMP, TIFF or GIF (first frame), EXIF orientation applied."""
+    if not data:
+        raise InvalidInput(f"{name} is empty (0 bytes); choose an image file.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise InvalidInput(f"{name} declares too many pixels to decode safely; use a smaller image.") from None
+    except Exception:
+        raise InvalidInput(f"{name} is not an image we can read; use PNG, JPEG, WebP, BMP, TIFF or GIF.") from None
+    with im:
+        width, height = im.size
+        if width < 1 or height < 1:
+            raise InvalidInput(f"{name} has no pixels ({width}x{height}).")
+        if max_pixels is not None and width * height > max_pixels:
+            raise InvalidInput(f"{name} is {width}x{height} ({width * height / 1e6:.1f} MP), over the "
+                               f"{max_pixels / 1e6:.1f} MP limit; downscale it or raise REALESRGAN_MAX_IMAGE_PIXELS.")
+        fmt = im.format or "?"
+        frames = getattr(im, "n_frames", 1)
+        icc = im.info.get("icc_profile")
+        try:
+            orientation = im.getexif().get(0x0112, 1)
+        except Exception:  # a broken EXIF block must not stop an otherwise good image
+            orientation = 1
+        try:
+            if _is_16bit_color(data, im):
+                pixels = _decode_with_opencv(data)
+            else:
+                pixels = _pillow_to_array(im)
+        except InvalidInput:
+            raise
+        except Exception as error:
+            log.info("decode of %s failed: %r", name, error)
+            raise InvalidInput(f"{name} is damaged or truncated and cannot be decoded; "
+                               "re-export or re-download it.") from None
+    pixels = apply_orientation(pixels, orientation)
+    return DecodedImage(np.ascontiguousarray(pixels), fmt, icc, frames)
+
+
+def _is_16bit_color(data: bytes, im: Image.Image) -> bool:
+    """16-bit files Pillow would truncate to 8 bits (it cannot hold 16-bit RGB)."""
+    if im.format == "PNG" and len(data) >= 26:
+        return data[24] == 16
+    if im.format == "TIFF":
+        bits = im.tag_v2.get(258, (8,))
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        return max(bits) == 16
+    return False
+
+
+def _decode_with_opencv(data: bytes) -> np.ndarray:
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ValueError("OpenCV could not decode the image")
+    if pixels.ndim == 3 and pixels.shape[2] == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    elif pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
+    if pixels.dtype not in (np.uint8, np.uint16):
+        pixels = to_uint16(pixels)
+    return pixels
+
+
+def _pillow_to_array(im: Image.Image) -> np.ndarray:
+    im.load()
+    mode = im.mode
+    if mode in ("1", "L"):
+        return np.asarray(im.convert("L"))
+    if mode.startswith("I;16"):
+        return np.asarray(im).astype(np.uint16)
+    if mode in ("I", "F"):
+        return to_uint16(np.asarray(im))
+    if mode == "LA":
+        return np.asarray(im)
+    if mode == "La":
+        return np.asarray(im.convert("LA"))
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+    if mode in ("RGBA", "RGBa"):
+        return np.asarray(im.convert("RGBA"))
+    # CMYK (Pillow already undoes Adobe's inverted CMYK JPEGs), YCbCr, LAB, HSV, RGBX: to RGB.
+    return np.asarray(im.convert("RGB"))
+
+
+def to_uint16(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    top = values.max() if values.size else 0
+    if top <= 1.0:
+        values = values * 65535
+    return np.clip(np.rint(values), 0, 65535).astype(np.uint16)
+
+
+def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate/flip pixels so that EXIF `orientation` (1..8) becomes 1 (normal)."""
+    ops = {
+        2: lambda p: p[:, ::-1],
+        3: lambda p: p[::-1, ::-1],
+        4: lambda p: p[::-1],
+        5: lambda p: np.swapaxes(p, 0, 1),
+        6: lambda p: np.rot90(p, k=-1),
+        7: lambda p: np.swapaxes(p, 0, 1)[::-1, ::-1],
+        8: lambda p: np.rot90(p, k=1),
+    }
+    op = ops.get(int(orientation) if orientation else 1)
+    return pixels if op is None else op(pixels)
+
+
+def max_value(pixels: np.ndarray) -> int:
+    return 65535 if pixels.dtype == np.uint16 else 255
+
+
+def to_8bit(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype == np.uint8:
+        return pixels
+    return np.rint(pixels.astype(np.float32) / 257.0).astype(np.uint8)
+
+
+def flatten_alpha(pixels: np.ndarray, background: int = 255) -> np.ndarray:
+    """Composite gray+alpha or RGBA on a plain background (for formats without alpha)."""
+    if pixels.ndim == 2 or pixels.shape[2] in (1, 3):
+        return pixels
+    top = max_value(pixels)
+    color, alpha = pixels[..., :-1].astype(np.float32), pixels[..., -1:].astype(np.float32) / top
+    out = color * alpha + background / 255 * top * (1 - alpha)
+    out = np.rint(out).astype(pixels.dtype)
+    return out[..., 0] if out.shape[2] == 1 else out
+
+
+def encode_image(pixels: np.ndarray, fmt: OutputFormat, *, quality: int = 95,
+                 icc_profile: bytes | None = None) -> bytes:
+    """Encode to PNG (8 or 16 bit, any channel layout), JPEG or WebP (8 bit; alpha kept in WebP)."""
+    fmt = fmt.lower()  # type: ignore[assignment]
+    if fmt == "jpeg":
+        fmt = "jpg"
+    if fmt not in OUTPUT_FORMATS:
+        raise InvalidInput(f"Output format {fmt!r} is not supported; use png, jpg or webp.")
+    if fmt == "png":
+        return _encode_png(pixels, icc_profile)
+    if fmt == "webp" and max(pixels.shape[:2]) > WEBP_MAX_SIDE:
+        raise InvalidInput(f"WebP cannot hold an image of {pixels.shape[1]}x{pixels.shape[0]} "
+                           f"(at most {WEBP_MAX_SIDE} px a side); choose png or a smaller outscale.")
+    pixels = to_8bit(pixels)
+    if fmt == "jpg":
+        pixels = flatten_alpha(pixels)
+    if pixels.ndim == 3 and pixels.shape[2] == 2:  # webp has no gray+alpha: widen to RGBA
+        gray, alpha = pixels[..., 0], pixels[..., 1]
+        pixels = np.dstack([gray, gray, gray, alpha])
+    mode = "L" if pixels.ndim == 2 else {3: "RGB", 4: "RGBA"}[pixels.shape[2]]
+    buffer = io.BytesIO()
+    options = {"quality": int(quality)}
+    if icc_profile:
+        options["icc_profile"] = icc_profile
+    if fmt == "jpg":
+        Image.fromarray(pixels, mode).save(buffer, "JPEG", subsampling=0 if quality >= 90 else 2, **options)
+    else:
+        Image.fromarray(pixels, mode).save(buffer, "WEBP", method=4, **options)
+    return buffer.getvalue()
+
+
+def _encode_png(pixels: np.ndarray, icc_profile: bytes | None) -> bytes:
+    if pixels.ndim == 3 and pixels.shape[2] == 2:
+        if pixels.dtype == np.uint8 and not icc_profile:
+            buffer = io.BytesIO()
+            Image.fromarray(pixels, "LA").save(buffer, "PNG", compress_level=6)
+            return buffer.getvalue()
+        gray, alpha = pixels[..., 0], pixels[..., 1]
+        pixels = np.dstack([gray, gray, gray, alpha])
+    if pixels.ndim == 3:
+        code = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        pixels = cv2.cvtColor(pixels, code)
+    ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise InvalidInput("The result could not be encoded as PNG.")
+    data = encoded.tobytes()
+    return _png_with_icc(data, icc_profile) if icc_profile else data
+
+
+def _png_with_icc(png: bytes, icc_profile: bytes) -> bytes:
+    """Insert an iCCP chunk right after IHDR (OpenCV cannot write one)."""
+    import zlib
+    body = b"icc\x00\x00" + zlib.compress(icc_profile)
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body) & 0xFFFFFFFF)
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def save_image(path: str | Path, pixels: np.ndarray, fmt: OutputFormat, *, quality: int = 95,
+               icc_profile: bytes | None = None) -> Path:
+    """Encode, then write atomically: the final name only ever holds a complete file."""
+    data = encode_image(pixels, fmt, quality=quality, icc_profile=icc_profile)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """High-quality resize: Lanczos up, area down; keeps dtype and channel layout."""
+    h, w = pixels.shape[:2]
+    if (w, h) == (width, height):
+        return pixels
+    interpolation = cv2.INTER_AREA if width * height < w * h else cv2.INTER_LANCZOS4
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if channels <= 4:
+        out = cv2.resize(pixels, (width, height), interpolation=interpolation)
+    else:
+        out = np.dstack([cv2.resize(pixels[..., c], (width, height), interpolation=interpolation)
+                         for c in range(channels)])
+    if pixels.ndim == 3 and out.ndim == 2:
+        out = out[..., None]
+    return out
+
+
+def to_pil_preview(pixels: np.ndarray, max_side: int = 2048) -> Image.Image:
+    """An 8-bit PIL image for display, downscaled so its longer side is at most `max_side`."""
+    h, w = pixels.shape[:2]
+    factor = min(1.0, max_side / max(h, w))
+    if factor < 1.0:
+        pixels = resize(pixels, max(1, round(w * factor)), max(1, round(h * factor)))
+    pixels = to_8bit(pixels)
+    if pixels.ndim == 3 and pixels.shape[2] == 2:
+        pixels = np.dstack([pixels[..., 0]] * 3 + [pixels[..., 1]])
+    return Image.fromarray(pixels)
