@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import torch
 from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
@@ -57,6 +58,7 @@ class ModelStatus:
 
 
 CacheKey = tuple[str, str, str, float | None]
+T = TypeVar("T")
 
 
 class ModelManager:
@@ -70,7 +72,7 @@ class ModelManager:
         self.device_preference = device
         self.max_custom_model_bytes = max_custom_model_bytes
         self.download_timeout_s = download_timeout_s
-        self._cache: dict[CacheKey, LoadedModel] = {}
+        self._cache: dict[CacheKey, Any] = {}
         self._key_locks: dict[CacheKey, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -103,18 +105,22 @@ class ModelManager:
         choice = self.device_for(gpu_id, fp32)
         denoise = self._denoise_key(model_name, denoise_strength)
         key = (model_name, str(choice.device), choice.precision, denoise)
+        return self.cached(key, lambda: self._load(model_name, choice, denoise, on_progress))
+
+    def cached(self, key: CacheKey, build: Callable[[], T]) -> T:
+        """The cached value for `key`, built once by `build` however many threads ask at once."""
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
             key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:  # one loader per key; the others wait and then find it cached
+        with key_lock:  # one builder per key; the others wait and then find it cached
             with self._lock:
                 if key in self._cache:
                     return self._cache[key]
-            loaded = self._load(model_name, choice, denoise, on_progress)
+            value = build()
             with self._lock:
-                self._cache[key] = loaded
-            return loaded
+                self._cache[key] = value
+            return value
 
     def unload_model(self, model_name: str, gpu_id: int | None = None, fp32: bool = False) -> int:
         """Drop every cached copy of `model_name` on that device and precision; returns how many."""
@@ -138,7 +144,7 @@ class ModelManager:
 
     def loaded_models(self) -> list[LoadedModel]:
         with self._lock:
-            return list(self._cache.values())
+            return [m for m in self._cache.values() if isinstance(m, LoadedModel)]
 
     def _denoise_key(self, model_name: str, denoise_strength: float | None) -> float | None:
         spec = self.models.get(model_name)
@@ -229,7 +235,8 @@ def prepare_for_device(descriptor: ImageModelDescriptor, choice: DeviceChoice) -
     descriptor = descriptor.to(choice.device)
     if precision == "fp16":
         descriptor = descriptor.half()
-    descriptor.model.to(memory_format=torch.channels_last)
+    if all(p.dim() <= 4 for p in descriptor.model.parameters()):  # GFPGAN has 5D modulated weights
+        descriptor.model.to(memory_format=torch.channels_last)
     for parameter in descriptor.model.parameters():
         parameter.requires_grad_(False)
     return descriptor, precision

@@ -150,6 +150,12 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
     if decoded.frames > 1:
         log.info("%s is animated (%d frames); using its first frame", source or "input", decoded.frames)
 
+    face_opts = prepare_faces(face_enhance, face_options, model_manager, config)
+    pixels_in = decoded.pixels
+    if face_opts is not None and face_opts.aligned:
+        from engine.faces import restore_aligned_face
+        pixels_in = restore_aligned_face(pixels_in, model_manager=model_manager, gpu_id=gpu_id, options=face_opts)
+
     def load_step(done: int, total: int, note: str) -> None:
         if on_progress:
             on_progress(0, 1, note)
@@ -160,13 +166,15 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
     options = UpscaleOptions(outscale=outscale, tile_px=tile_px, pad_px=pad, alpha_upsampler=alpha_upsampler,  # type: ignore[arg-type]
                              memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
     try:
-        pixels, report = upscale_pixels(model, decoded.pixels, options, on_progress=on_progress,
+        pixels, report = upscale_pixels(model, pixels_in, options, on_progress=on_progress,
                                         should_cancel=should_cancel)
-        faces = 0
-        if face_enhance:
+        faces = 1 if face_opts is not None and face_opts.aligned else 0
+        if face_opts is not None and not face_opts.aligned:
             from engine.faces import restore_faces  # imported on demand: facexlib is heavy
+            if on_progress:
+                on_progress(report.tiles, report.tiles, "restoring faces")
             pixels, faces = restore_faces(decoded.pixels, pixels, model_manager=model_manager, gpu_id=gpu_id,
-                                          options=face_options, should_cancel=should_cancel)
+                                          options=face_opts, should_cancel=should_cancel)
     finally:
         if getattr(config, "ENABLE_MEMORY_OPTIMIZATION", True) and model.device.type != "cpu":
             GPUDetector.clear_gpu_cache(model.device.index)
@@ -184,11 +192,26 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
     metrics = calculate_image_metrics(decoded.pixels, pixels, original_bytes=source_bytes, enhanced_bytes=output_bytes)
     metrics.update({"time": f"{seconds:.2f} s", "device": str(model.device), "precision": model.precision,
                     "model": model.name, "tiles": f"{report.tiles} ({f'{report.tile_px} px' if report.tile_px else 'whole image'})"})
-    if face_enhance:
+    if face_opts is not None:
         metrics["faces"] = str(faces)
     status = f"Enhanced {decoded.width}x{decoded.height} -> {pixels.shape[1]}x{pixels.shape[0]} with {model.name} in {seconds:.1f} s"
     return EnhanceResult(output_path, source, status, metrics, pixels, decoded.pixels,
                          {"seconds": seconds, "report": report, "model": model, "format": fmt})
+
+
+def prepare_faces(face_enhance: bool, face_options: Any, model_manager: ModelManager, config: Any):
+    """Checked face options when face enhancement is on (its weights resolved before any
+    upscaling, so a missing file fails fast), else None."""
+    if not face_enhance:
+        return None
+    if config is not None and not getattr(config, "ENABLE_FACE_ENHANCEMENT", True):
+        raise InvalidInput("Face enhancement is disabled on this server (REALESRGAN_ENABLE_FACE_ENHANCEMENT=false).")
+    from engine.faces import FaceOptions, require_restorer
+    if isinstance(face_options, dict):
+        face_options = FaceOptions(**face_options)
+    options = (face_options or FaceOptions()).checked()
+    require_restorer(model_manager, options)
+    return options
 
 
 def describe_error(error: BaseException) -> str:

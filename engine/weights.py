@@ -157,7 +157,10 @@ def download(url: str, dest: Path, *, sha256: str | None, on_progress: ProgressF
         raise
     except (urllib.error.URLError, OSError, ValueError) as error:
         part.unlink(missing_ok=True)
-        reason = getattr(error, "reason", None) or error
+        if isinstance(error, urllib.error.HTTPError):
+            reason = f"HTTP {error.code} {error.reason}"
+        else:
+            reason = getattr(error, "reason", None) or error
         raise DownloadFailed(f"Download of {dest.name} from {url} failed ({reason}); check the connection, "
                              f"or download it by hand into {dest.parent}.") from None
     actual = digest.hexdigest()

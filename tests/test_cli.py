@@ -1,0 +1,92 @@
+"""The CLI as a user runs it: a real subprocess, real files, exit codes and one-line errors."""
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from .conftest import ROOT, TESTDATA, needs_testdata
+
+
+def run(args, env, timeout=300):
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def assert_one_clear_line(stderr: str):
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("error: ") for ln in lines), stderr
+    assert "Traceback" not in stderr
+
+
+@needs_testdata
+def test_anime_model_on_0014_writes_a_716px_image(tmp_path, cli_env):
+    result = run(["upscale", str(TESTDATA / "realesrgan/0014.jpg"), "-o", str(tmp_path / "out"),
+                  "-n", "RealESRGAN_x4plus_anime_6B"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "out" / "0014_out.jpg").size == (716, 716)
+
+
+def test_upscale_a_real_photo_with_flags(tmp_path, cli_env, skimage_dir):
+    result = run(["upscale", str(skimage_dir / "astronaut.png"), "-o", str(tmp_path / "out"), "-n",
+                  "realesr-animevideov3", "-s", "0.5" if False else "1.5", "--ext", "webp", "--suffix", "big",
+                  "--tile", "128"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "out" / "astronaut_big.webp").size == (768, 768)
+
+
+def test_missing_input_exits_1_with_one_clear_line(tmp_path, cli_env):
+    result = run(["upscale", str(tmp_path / "missing.png"), "-o", str(tmp_path / "out")], cli_env)
+    assert result.returncode == 1
+    assert_one_clear_line(result.stderr)
+    assert "missing.png" in result.stderr and "not found" in result.stderr
+
+
+def test_one_failure_does_not_stop_the_rest(tmp_path, cli_env, skimage_dir):
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    result = run(["upscale", str(broken), str(skimage_dir / "camera.png"), "-o", str(tmp_path / "out"),
+                  "-n", "realesr-animevideov3", "-s", "1"], cli_env)
+    assert result.returncode == 1
+    assert_one_clear_line(result.stderr)
+    assert (tmp_path / "out" / "camera_out.png").is_file()
+    assert not (tmp_path / "out" / "broken_out.png").exists()
+
+
+def test_face_enhance_without_weights_names_file_url_and_folder(tmp_path, cli_env, skimage_dir):
+    result = run(["upscale", str(skimage_dir / "astronaut.png"), "-o", str(tmp_path / "out"), "-n",
+                  "realesr-animevideov3", "-s", "1", "--face-enhance"], cli_env)
+    assert result.returncode == 1
+    assert_one_clear_line(result.stderr)
+    assert "GFPGANv1.4.pth" in result.stderr and "https://github.com/TencentARC/GFPGAN" in result.stderr
+    assert cli_env["REALESRGAN_WEIGHTS_DIR"] in result.stderr
+
+
+def test_usage_errors_exit_2(cli_env):
+    assert run(["upscale"], cli_env).returncode == 2
+    assert run(["upscale", "x.png", "--ext", "gif"], cli_env).returncode == 2
+    assert run(["frobnicate"], cli_env).returncode == 2
+
+
+def test_bad_configuration_stops_with_one_line(cli_env):
+    result = run(["models", "list"], {**cli_env, "REALESRGAN_SERVER_PORT": "eighty"})
+    assert result.returncode == 2
+    assert_one_clear_line(result.stderr)
+    assert "REALESRGAN_SERVER_PORT" in result.stderr and "eighty" in result.stderr
+
+
+def test_models_list_and_verify(tmp_path, cli_env):
+    listing = run(["models", "list"], cli_env)
+    assert listing.returncode == 0
+    assert "RealESRGAN_x4plus " in listing.stdout and "bundled" in listing.stdout and "GFPGANv1.4" in listing.stdout
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "RealESRGAN_x4plus.pth").write_bytes(b"tampered")
+    verify = run(["models", "verify"], {**cli_env, "REALESRGAN_WEIGHTS_DIR": str(weights)})
+    assert verify.returncode == 1 and "RealESRGAN_x4plus.pth" in verify.stderr
+
+
+def test_models_download_from_a_local_server(tmp_path, cli_env):
+    pytest.importorskip("engine.registry")
+    result = run(["models", "download", "no-such-model"], cli_env)
+    assert result.returncode == 1 and "unknown model" in result.stderr
