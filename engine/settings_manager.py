@@ -1,0 +1,162 @@
+"""Settings and presets in JSON, written atomically with a backup of the previous version.
+
+A corrupt file is moved aside (never silently overwritten) and defaults are used, with a logged
+warning. Unknown keys are ignored with a log line and missing keys take defaults, so an older or
+newer file never breaks start-up. Built-in presets cannot be deleted or overwritten.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from utils.errors import InvalidInput
+from utils.files import write_text_atomic
+
+log = logging.getLogger(__name__)
+SETTINGS_VERSION = 1
+MAX_PRESET_NAME = 60
+
+
+@dataclass(frozen=True)
+class EnhanceSettings:
+    """What the Image tab's controls hold; also the body of a preset."""
+    model: str = "RealESRGAN_x4plus"
+    outscale: float = 4.0
+    tile: int = 0  # 0: automatic
+    fp32: bool = False
+    face_enhance: bool = False
+    face_restorer: str = "GFPGANv1.4"
+    face_fidelity: float = 0.0
+    denoise_strength: float = 0.5
+    alpha_upsampler: str = "realesrgan"
+    output_format: str = "auto"
+    quality: int = 95
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "settings") -> "EnhanceSettings":
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values = {}
+        for key, value in data.items():
+            if key not in known:
+                log.info("%s: ignoring unknown key %r", where, key)
+                continue
+            default = known[key].default
+            try:
+                values[key] = type(default)(value) if not isinstance(default, bool) else bool(value)
+            except (TypeError, ValueError):
+                log.warning("%s: %r has an invalid value %r; using the default", where, key, value)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+BUILTIN_PRESETS: dict[str, EnhanceSettings] = {
+    "Photo": EnhanceSettings(model="RealESRGAN_x4plus", outscale=4),
+    "Anime": EnhanceSettings(model="RealESRGAN_x4plus_anime_6B", outscale=4),
+    "Fast preview": EnhanceSettings(model="realesr-animevideov3", outscale=2),
+    "Old photo with faces": EnhanceSettings(model="RealESRGAN_x4plus", outscale=2, face_enhance=True),
+}
+
+
+class SettingsManager:
+    def __init__(self, settings_file: str | Path, presets_file: str | Path, backup_dir: str | Path | None = None):
+        self.settings_file = Path(settings_file)
+        self.presets_file = Path(presets_file)
+        self.backup_dir = Path(backup_dir) if backup_dir else self.settings_file.parent / "backups"
+        self._lock = threading.Lock()
+        self._cache: dict[Path, dict] = {}
+
+    # -- files -----------------------------------------------------------------------------------
+    def _read(self, path: Path) -> dict:
+        if path in self._cache:
+            return self._cache[path]
+        for leftover in path.parent.glob(f".{path.name}.*.part"):  # from a writer killed mid-save
+            leftover.unlink(missing_ok=True)
+        data: dict = {}
+        if path.is_file():
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(loaded, dict):
+                    raise ValueError("top level is not an object")
+                data = loaded
+            except (OSError, ValueError) as error:
+                aside = self._move_aside(path)
+                log.warning("%s is corrupt (%s); moved it to %s and using defaults", path, error, aside)
+        self._cache[path] = data
+        return data
+
+    def _move_aside(self, path: Path) -> Path:
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        aside = self.backup_dir / f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+        shutil.move(str(path), aside)
+        return aside
+
+    def _write(self, path: Path, data: dict) -> None:
+        if path.is_file():
+            shutil.copy2(path, path.with_name(path.name + ".bak"))
+        write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
+        self._cache[path] = data
+
+    # -- settings --------------------------------------------------------------------------------
+    def load_settings(self) -> EnhanceSettings:
+        with self._lock:
+            data = self._read(self.settings_file)
+        return EnhanceSettings.from_dict(data.get("settings", {}), str(self.settings_file))
+
+    def save_settings(self, settings: EnhanceSettings) -> None:
+        with self._lock:
+            self._write(self.settings_file, {"version": SETTINGS_VERSION, "settings": settings.to_dict()})
+
+    # -- presets ---------------------------------------------------------------------------------
+    def load_presets(self) -> dict[str, EnhanceSettings]:
+        with self._lock:
+            data = self._read(self.presets_file)
+        user = data.get("presets", {}) if isinstance(data.get("presets"), dict) else {}
+        presets = dict(BUILTIN_PRESETS)
+        for name, body in user.items():
+            if name in BUILTIN_PRESETS or not isinstance(body, dict):
+                continue
+            presets[name] = EnhanceSettings.from_dict(body, f"preset {name!r}")
+        return presets
+
+    def preset_names(self) -> list[str]:
+        return list(self.load_presets())
+
+    def get_preset(self, name: str) -> EnhanceSettings:
+        presets = self.load_presets()
+        if name not in presets:
+            raise InvalidInput(f"There is no preset named {name!r}.")
+        return presets[name]
+
+    def save_preset(self, name: str, settings: EnhanceSettings) -> None:
+        name = " ".join(str(name).split())
+        if not name:
+            raise InvalidInput("Give the preset a name.")
+        if len(name) > MAX_PRESET_NAME:
+            raise InvalidInput(f"Preset names are at most {MAX_PRESET_NAME} characters.")
+        if name in BUILTIN_PRESETS:
+            raise InvalidInput(f"{name!r} is a built-in preset; choose another name.")
+        with self._lock:
+            data = dict(self._read(self.presets_file))
+            presets = dict(data.get("presets", {}))
+            presets[name] = settings.to_dict()
+            self._write(self.presets_file, {"version": SETTINGS_VERSION, "presets": presets})
+
+    def delete_preset(self, name: str) -> None:
+        if name in BUILTIN_PRESETS:
+            raise InvalidInput(f"{name!r} is a built-in preset and cannot be deleted.")
+        with self._lock:
+            data = dict(self._read(self.presets_file))
+            presets = dict(data.get("presets", {}))
+            if name not in presets:
+                raise InvalidInput(f"There is no preset named {name!r}.")
+            del presets[name]
+            self._write(self.presets_file, {"version": SETTINGS_VERSION, "presets": presets})
