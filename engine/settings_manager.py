@@ -40,7 +40,9 @@ class EnhanceSettings:
     quality: int = 95
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "settings") -> "EnhanceSettings":
+    def from_dict(cls, data: dict[str, Any], where: str = "settings",
+                  base: "EnhanceSettings | None" = None) -> "EnhanceSettings":
+        """Known keys over `base` (default: the class defaults); bad values keep the base's."""
         known = {f.name: f for f in dataclasses.fields(cls)}
         values = {}
         for key, value in data.items():
@@ -52,7 +54,7 @@ class EnhanceSettings:
                 values[key] = type(default)(value) if not isinstance(default, bool) else bool(value)
             except (TypeError, ValueError):
                 log.warning("%s: %r has an invalid value %r; using the default", where, key, value)
-        return cls(**values)
+        return dataclasses.replace(base or cls(), **values)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,7 +69,9 @@ BUILTIN_PRESETS: dict[str, EnhanceSettings] = {
 
 
 class SettingsManager:
-    def __init__(self, settings_file: str | Path, presets_file: str | Path, backup_dir: str | Path | None = None):
+    def __init__(self, settings_file: str | Path, presets_file: str | Path, backup_dir: str | Path | None = None,
+                 defaults: EnhanceSettings | None = None):
+        self.defaults = defaults or EnhanceSettings()
         self.settings_file = Path(settings_file)
         self.presets_file = Path(presets_file)
         self.backup_dir = Path(backup_dir) if backup_dir else self.settings_file.parent / "backups"
@@ -109,7 +113,7 @@ class SettingsManager:
     def load_settings(self) -> EnhanceSettings:
         with self._lock:
             data = self._read(self.settings_file)
-        return EnhanceSettings.from_dict(data.get("settings", {}), str(self.settings_file))
+        return EnhanceSettings.from_dict(data.get("settings", {}), str(self.settings_file), self.defaults)
 
     def save_settings(self, settings: EnhanceSettings) -> None:
         with self._lock:

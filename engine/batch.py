@@ -1,0 +1,118 @@
+"""process_batch: many images, one model, every item accounted for (ok, skipped or failed)."""
+from __future__ import annotations
+
+import logging
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.inference import CancelCheck
+from engine.processor import describe_error, enhance_image_direct
+from utils.errors import Cancelled, InvalidInput, UserError
+from utils.files import atomic_path
+from utils.images import ACCEPTED_EXTENSIONS
+
+log = logging.getLogger(__name__)
+
+ItemProgress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    input_path: Path
+    status: str  # "ok", "skipped" (resume: already done) or "failed"
+    output_path: Path | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    items: list[BatchItem]
+    zip_path: Path | None = None
+
+    @property
+    def succeeded(self) -> int:
+        return sum(item.status in ("ok", "skipped") for item in self.items)
+
+    @property
+    def failed(self) -> int:
+        return sum(item.status == "failed" for item in self.items)
+
+    def summary(self) -> str:
+        return f"{self.succeeded} successful, {self.failed} failed"
+
+    def table(self) -> list[list[str]]:
+        return [[item.input_path.name, item.status, item.output_path.name if item.output_path else "",
+                 item.error, f"{item.seconds:.1f}"] for item in self.items]
+
+
+def folder_inside(root: Path, requested: str | Path) -> Path:
+    """`requested` resolved inside `root`; anything outside it (.., absolute, symlinks) is refused."""
+    root = Path(root).resolve()
+    candidate = (root / requested).resolve()
+    if not candidate.is_relative_to(root):
+        raise InvalidInput(f"The folder {str(requested)!r} is outside the input folder {root}; "
+                           "put the images inside it.")
+    if not candidate.is_dir():
+        raise InvalidInput(f"There is no folder {str(requested)!r} in {root}.")
+    return candidate
+
+
+def images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in ACCEPTED_EXTENSIONS)
+
+
+def expected_output(output_dir: Path, source: Path, suffix: str) -> list[Path]:
+    return sorted(Path(output_dir).glob(f"{source.stem}_{suffix}.*"))
+
+
+def process_batch(inputs: list[Path], *, model_manager, config: Any = None, output_dir: str | Path,
+                  model_name: str | None = None, outscale: float = 4, suffix: str = "out", resume: bool = False,
+                  make_zip: bool = False, on_item: ItemProgress | None = None,
+                  on_progress: Callable[[int, int, str], None] | None = None,
+                  should_cancel: CancelCheck | None = None, **enhance_options: Any) -> BatchResult:
+    """Enhance each input with the same settings; failures are recorded and the batch goes on.
+    With `resume`, items whose output already exists are skipped. Cancelling stops between items
+    (the current item's output is never half-written)."""
+    output_dir = Path(output_dir)
+    items: list[BatchItem] = []
+    total = len(inputs)
+    for index, source in enumerate(inputs):
+        source = Path(source)
+        if should_cancel and should_cancel():
+            break
+        if on_item:
+            on_item(index, total, source.name)
+        done = expected_output(output_dir, source, suffix) if resume else []
+        if done:
+            items.append(BatchItem(source, "skipped", done[0]))
+            continue
+        started = time.perf_counter()
+        try:
+            result = enhance_image_direct(source, model_name, outscale, model_manager=model_manager, config=config,
+                                          output_dir=output_dir, suffix=suffix, on_progress=on_progress,
+                                          should_cancel=should_cancel, **enhance_options)
+            items.append(BatchItem(source, "ok", result.output_path, seconds=time.perf_counter() - started))
+        except Cancelled:
+            break
+        except (UserError, RuntimeError, MemoryError, OSError) as error:
+            if not isinstance(error, UserError):
+                log.exception("batch item %s failed", source)
+            items.append(BatchItem(source, "failed", None, describe_error(error), time.perf_counter() - started))
+    if on_item:
+        on_item(len(items), total, "done")
+    zip_path = write_zip(output_dir, items) if make_zip and any(i.output_path for i in items) else None
+    return BatchResult(items, zip_path)
+
+
+def write_zip(output_dir: Path, items: list[BatchItem]) -> Path:
+    path = output_dir / f"batch_{time.strftime('%Y%m%d-%H%M%S')}.zip"
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        for item in items:
+            if item.output_path and item.output_path.is_file():
+                archive.write(item.output_path, item.output_path.name)
+    return path

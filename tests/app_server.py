@@ -1,0 +1,40 @@
+"""The real app on a free 127.0.0.1 port, for API and browser tests."""
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from config import AppConfig
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_config_for(root: Path, weights_dir: Path, **extra: str) -> AppConfig:
+    env = {
+        "REALESRGAN_WEIGHTS_DIR": str(weights_dir),
+        "REALESRGAN_OUTPUT_DIR": str(root / "outputs"),
+        "REALESRGAN_INPUT_DIR": str(root / "inputs"),
+        "REALESRGAN_DATA_DIR": str(root / "data"),
+        "REALESRGAN_ALLOW_DOWNLOADS": "false",
+        "REALESRGAN_SERVER_PORT": str(free_port()),
+        "REALESRGAN_DEFAULT_MODEL": "realesr-animevideov3",
+        **extra,
+    }
+    return AppConfig.from_env(env, env_file="")
+
+
+@contextmanager
+def running_app(config: AppConfig) -> Iterator[str]:
+    from ui.app import create_app, launch_options
+    demo = create_app(config)
+    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
+    try:
+        yield f"http://127.0.0.1:{config.SERVER_PORT}"
+    finally:
+        demo.close()

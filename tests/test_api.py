@@ -1,0 +1,85 @@
+"""The named API endpoints through gradio_client against a running server, and what it serves."""
+import urllib.error
+import urllib.request
+
+import pytest
+from PIL import Image
+
+from .app_server import app_config_for, running_app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, weights_dir):
+    root = tmp_path_factory.mktemp("app")
+    config = app_config_for(root, weights_dir)
+    with running_app(config) as url:
+        yield url, config
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+    return Client(server[0], verbose=False)
+
+
+def test_named_endpoints_exist(client):
+    names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/enhance_image", "/analyze_image", "/process_batch"} <= set(names)
+
+
+def test_enhance_image_with_only_the_image(client, skimage_dir, server):
+    from gradio_client import handle_file
+    result = client.predict(handle_file(str(skimage_dir / "coffee.png")), api_name="/enhance_image")
+    output = result[0]
+    assert Image.open(output).size == (2400, 1600)  # the default model, realesr-animevideov3, at x4
+    config = server[1]
+    assert len(list(config.OUTPUT_DIR.glob("coffee_*_out.png"))) == 1
+
+
+def test_enhance_image_with_settings(client, skimage_dir):
+    from gradio_client import handle_file
+    result = client.predict(handle_file(str(skimage_dir / "camera.png")), model_name="realesr-animevideov3",
+                            scale=1.5, fmt="webp", api_name="/enhance_image")
+    image = Image.open(result[0])
+    assert image.size == (768, 768) and image.format == "WEBP"
+
+
+def test_analyze_image_returns_the_seed_json(client, skimage_dir):
+    from gradio_client import handle_file
+    result = client.predict(handle_file(str(skimage_dir / "astronaut.png")), api_name="/analyze_image")
+    analysis = result[0]
+    assert set(analysis) == {"settings", "reasoning", "analysis"}
+    assert analysis["analysis"]["resolution"] == "512x512" and analysis["reasoning"]
+
+
+def test_bad_upload_is_a_clear_error_and_the_server_keeps_serving(client, tmp_path, skimage_dir):
+    from gradio_client import handle_file
+    fake = tmp_path / "notes.png"
+    fake.write_text("these are my notes, not a picture")
+    with pytest.raises(Exception) as caught:
+        client.predict(handle_file(str(fake)), api_name="/enhance_image")
+    assert "not an image we can read" in str(caught.value)
+    assert client.predict(handle_file(str(skimage_dir / "camera.png")), scale=1, api_name="/enhance_image")[0]
+
+
+def fetch_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_only_the_output_folder_is_served(server, weights_dir):
+    url, config = server
+    assert fetch_status(f"{url}/gradio_api/file=/etc/passwd") in (403, 404)
+    weights = next((weights_dir / "bundled").glob("*.safetensors"))
+    assert fetch_status(f"{url}/gradio_api/file={weights}") in (403, 404)
+    config.SETTINGS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    config.SETTINGS_FILE.write_text("{}")
+    assert fetch_status(f"{url}/gradio_api/file={config.SETTINGS_FILE}") in (403, 404)
+    served = config.OUTPUT_DIR / "probe.png"
+    Image.new("RGB", (2, 2)).save(served)
+    assert fetch_status(f"{url}/gradio_api/file={served}") == 200

@@ -1,0 +1,69 @@
+"""Start-up: configuration, logging, warnings about exposure, then the Gradio server."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from config import AppConfig, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def exposure_warnings(config: AppConfig) -> list[str]:
+    warnings = []
+    if config.SHARE and not config.AUTH:
+        warnings.append("SHARE is on without AUTH: anyone with the public link (valid 72 hours) can use this "
+                        "machine. Set REALESRGAN_AUTH=user:password.")
+    if config.SERVER_NAME not in ("127.0.0.1", "localhost", "::1") and not config.AUTH:
+        warnings.append(f"Listening on {config.SERVER_NAME} without AUTH: anyone on the network can use this "
+                        "machine. Set REALESRGAN_AUTH=user:password or REALESRGAN_SERVER_NAME=127.0.0.1.")
+    return warnings
+
+
+def launch_options(config: AppConfig) -> dict:
+    """Serve only the output folder; block weights, data and logs; cap uploads."""
+    return {
+        "server_name": config.SERVER_NAME,
+        "server_port": config.SERVER_PORT,
+        "share": config.SHARE,
+        "auth": config.AUTH,
+        "allowed_paths": [str(config.OUTPUT_DIR)],
+        "blocked_paths": [str(config.WEIGHTS_DIR), str(config.DATA_DIR / "logs"), str(config.SETTINGS_FILE),
+                          str(config.PRESETS_FILE), str(config.BACKUP_DIR), str(config.LOG_FILE.parent)],
+        "max_file_size": config.MAX_UPLOAD_MB * 1024 * 1024,
+        "show_error": True,
+        "footer_links": [],
+    }
+
+
+def create_app(config: AppConfig):
+    """The configured Blocks with its queue, ready to launch."""
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(config.GRADIO_TEMP_DIR))
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from PIL import Image
+
+    from ui.components import build_interface
+    from ui.services import Services
+    Image.MAX_IMAGE_PIXELS = config.MAX_IMAGE_PIXELS
+    config.ensure_directories()
+    config.GRADIO_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+    demo = build_interface(Services.from_config(config))
+    demo.queue(max_size=config.QUEUE_MAX_SIZE, default_concurrency_limit=config.CONCURRENCY_LIMIT)
+    return demo
+
+
+def serve(config: AppConfig | None = None, *, block: bool = True):
+    try:
+        config = config or AppConfig.from_env()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from utils.logger import setup_logging
+    setup_logging(config.LOG_FILE, config.LOG_LEVEL)
+    for warning in exposure_warnings(config):
+        log.warning("!" * 10 + " " + warning)
+    demo = create_app(config)
+    log.info("starting on http://%s:%d", config.SERVER_NAME, config.SERVER_PORT)
+    demo.launch(prevent_thread_lock=not block, **launch_options(config))
+    return demo if not block else 0

@@ -1,0 +1,32 @@
+"""The Gradio interface: one tab per job; each tab module lays out its components and wires them."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.services import Services
+from ui.tabs import batch, image, presets, system
+
+CSS = """
+#recommendation { padding: 0.5rem 0.75rem; }
+footer { display: none !important; }
+"""
+
+
+def build_interface(services: Services) -> gr.Blocks:
+    defaults = services.settings.load_settings()
+    if defaults.model not in services.manager.upscaler_names():  # e.g. a custom model since removed
+        defaults = services.settings.defaults
+    with gr.Blocks(title="Real-ESRGAN Ultimate", delete_cache=(3600, 24 * 3600)) as demo:
+        gr.Markdown("# Real-ESRGAN Ultimate\nSharper, larger images with Real-ESRGAN; faces restored with "
+                    "GFPGAN. Everything runs on this machine.")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Image", id="image"):
+                controls, _ = image.build(services, defaults)
+            if services.config.ENABLE_BATCH_PROCESSING:
+                with gr.Tab("Batch", id="batch"):
+                    batch.build(services)
+            with gr.Tab("Presets", id="presets"):
+                presets.build(services, controls, tabs)
+            with gr.Tab("System", id="system"):
+                system.build(services)
+    return demo

@@ -1,0 +1,70 @@
+"""What the UI's handlers share: the configuration and the engine's long-lived objects."""
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from dataclasses import dataclass
+
+import gradio as gr
+
+from config import AppConfig
+from engine.intelligent_enhancer import IntelligentEnhancer
+from engine.model_manager import ModelManager
+from engine.processor import describe_error
+from engine.settings_manager import EnhanceSettings, SettingsManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    config: AppConfig
+    manager: ModelManager
+    settings: SettingsManager
+    enhancer: IntelligentEnhancer
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> "Services":
+        manager = ModelManager(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
+                               allow_downloads=config.ALLOW_DOWNLOADS, device=config.DEVICE,
+                               max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
+                               download_timeout_s=config.DOWNLOAD_TIMEOUT_S)
+        settings = SettingsManager(config.SETTINGS_FILE, config.PRESETS_FILE, config.BACKUP_DIR,
+                                   defaults=EnhanceSettings(model=config.DEFAULT_MODEL, fp32=config.FP32))
+        return cls(config, manager, settings,
+                   IntelligentEnhancer(manager, max_output_pixels=config.MAX_OUTPUT_PIXELS,
+                                       memory_reserve=config.GPU_MEMORY_RESERVE))
+
+
+class CancelToken:
+    """A per-browser-session cancel flag kept in gr.State (each session gets its own copy)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __deepcopy__(self, memo) -> "CancelToken":
+        return CancelToken()
+
+    def reset(self) -> "CancelToken":
+        self.event.clear()
+        return self
+
+    def cancel(self) -> None:
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+def user_error(error: BaseException) -> gr.Error:
+    """The one sentence a user reads, escaped (gr.Error renders HTML)."""
+    return gr.Error(html.escape(describe_error(error)), print_exception=False)
+
+
+def progress_adapter(progress: gr.Progress):
+    def report(done: int, total: int, note: str) -> None:
+        progress((done, max(total, 1)), desc=note)
+    return report
+
+

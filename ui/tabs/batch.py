@@ -1,0 +1,63 @@
+"""Batch tab: many uploads or a server-side folder under the input directory, one setting for all."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from engine.batch import folder_inside, images_in, process_batch
+from ui.formatting import model_choices
+from ui.services import CancelToken, Services, progress_adapter, user_error
+from utils.errors import UserError
+
+
+def build(services: Services) -> None:
+    config, manager = services.config, services.manager
+    token = gr.State(CancelToken())
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            uploads = gr.File(label="Images", file_count="multiple", type="filepath", elem_id="batch-files")
+            folder = gr.Textbox(label=f"...or a folder inside {config.INPUT_DIR}", placeholder="scans/1998",
+                                elem_id="batch-folder")
+        with gr.Column():
+            model = gr.Dropdown(model_choices(manager.list_models(("upscaler",))), value=config.DEFAULT_MODEL,
+                                label="Model")
+            outscale = gr.Slider(1, 8, value=4, step=0.5, label="Outscale")
+            resume = gr.Checkbox(label="Resume: skip images whose result already exists", value=False)
+            with gr.Row():
+                run = gr.Button("Process all", variant="primary", elem_id="batch-run")
+                cancel = gr.Button("Cancel", variant="stop")
+    summary = gr.Markdown(elem_id="batch-summary")
+    table = gr.Dataframe(headers=["Input", "Status", "Output", "Error", "Seconds"], interactive=False,
+                         label="Items", elem_id="batch-table")
+    with gr.Row():
+        gallery = gr.Gallery(label="Results", columns=4, height=320, format="png")
+        archive = gr.File(label="All results (zip)", interactive=False)
+
+    def process(files, folder_name, model_name, scale, resume_flag, cancel_token: CancelToken,
+                progress=gr.Progress()):
+        cancel_token.reset()
+        try:
+            inputs = [Path(f) for f in (files or [])]
+            if folder_name and folder_name.strip():
+                inputs += images_in(folder_inside(config.INPUT_DIR, folder_name.strip()))
+            if not inputs:
+                raise gr.Error("Add images or name a folder first.")
+            output_dir = config.OUTPUT_DIR / (f"batch_{time.strftime('%Y%m%d')}" if resume_flag
+                                              else f"batch_{time.strftime('%Y%m%d-%H%M%S')}")
+            report = progress_adapter(progress)
+            result = process_batch(inputs, model_manager=manager, config=config, output_dir=output_dir,
+                                   model_name=model_name, outscale=float(scale), resume=bool(resume_flag),
+                                   make_zip=True, on_item=lambda d, t, n: report(d, t, f"image {d + 1}/{t}: {n}"),
+                                   should_cancel=cancel_token.is_set)
+        except UserError as error:
+            raise user_error(error) from None
+        shown = [str(i.output_path) for i in result.items if i.output_path][:48]
+        note = " (cancelled)" if len(result.items) < len(inputs) else ""
+        return (f"**{result.summary()}**{note}", result.table(), shown,
+                str(result.zip_path) if result.zip_path else None)
+
+    run.click(process, [uploads, folder, model, outscale, resume, token], [summary, table, gallery, archive],
+              api_name="process_batch", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
+    cancel.click(lambda t: t.cancel(), token, None, queue=False, api_name=False)
