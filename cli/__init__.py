@@ -26,6 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     add_enhance_flags(up)
 
+    video = commands.add_parser("video", help="upscale a video (audio and subtitles kept)")
+    video.add_argument("input", metavar="INPUT")
+    video.add_argument("-o", "--output", type=Path, help="output folder (default REALESRGAN_OUTPUT_DIR)")
+    video.add_argument("-n", "--model-name", dest="model", default="realesr-animevideov3",
+                       help="model (default realesr-animevideov3, made for video)")
+    video.add_argument("-s", "--outscale", type=float, default=2.0, help="final scale, 1 to 8 (default 2)")
+    video.add_argument("--face-enhance", action="store_true", help="restore faces in every frame")
+    video.add_argument("--codec", choices=("h264", "h265", "vp9", "av1"), default="h264")
+    video.add_argument("--crf", type=int, default=None, help="quality: lower is better (default per codec)")
+    video.add_argument("--max-seconds", type=float, default=None, help="process only the first S seconds")
+    video.add_argument("-t", "--tile", type=int, default=0, help="tile size in pixels, 0 for automatic")
+    video.add_argument("--fp32", action="store_true", help="full precision (slower)")
+    video.add_argument("--suffix", default="out", help="output name suffix (default out)")
+    video.add_argument("-g", "--gpu-id", type=int, default=None, help="GPU to use (0 is the first)")
+
     models = commands.add_parser("models", help="list, download or verify model weights")
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="every model with its status and size")

@@ -35,6 +35,8 @@ def run_command(args: argparse.Namespace, config: AppConfig, parser: argparse.Ar
         return cmd_upscale(args, config)
     if args.command == "models":
         return cmd_models(args, config)
+    if args.command == "video":
+        return cmd_video(args, config)
     parser.print_help()
     return EXIT_USAGE
 
@@ -87,11 +89,31 @@ def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
             bar.close()
             failures += 1
             log.info("upscale of %s failed", path, exc_info=not isinstance(error, UserError))
-            fail(f"{path}: {describe_error(error)}")
+            message = describe_error(error)
+            fail(message if path.name in message else f"{path}: {message}")
             continue
         bar.close()
         print(f"{result.output_path}  ({result.status})")
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def cmd_video(args: argparse.Namespace, config: AppConfig) -> int:
+    from engine.video import enhance_video_direct
+    bar = TileBar(Path(args.input).name)
+    try:
+        result = enhance_video_direct(
+            args.input, args.model, args.outscale, model_manager=manager_for(config), config=config,
+            output_dir=args.output or config.OUTPUT_DIR, suffix=args.suffix, codec=args.codec, crf=args.crf,
+            max_seconds=args.max_seconds, tile=args.tile, fp32=args.fp32 or config.FP32,
+            face_enhance=args.face_enhance, gpu_id=args.gpu_id, on_progress=bar)
+    except (UserError, RuntimeError, MemoryError, OSError) as error:
+        bar.close()
+        log.info("video %s failed", args.input, exc_info=not isinstance(error, UserError))
+        fail(describe_error(error))
+        return EXIT_FAILED
+    bar.close()
+    print(f"{result.output_path}  ({result.status})")
+    return EXIT_OK
 
 
 def cmd_models(args: argparse.Namespace, config: AppConfig) -> int:

@@ -2,7 +2,6 @@
 import subprocess
 import sys
 
-import pytest
 from PIL import Image
 
 from .conftest import ROOT, TESTDATA, needs_testdata
@@ -29,7 +28,7 @@ def test_anime_model_on_0014_writes_a_716px_image(tmp_path, cli_env):
 
 def test_upscale_a_real_photo_with_flags(tmp_path, cli_env, skimage_dir):
     result = run(["upscale", str(skimage_dir / "astronaut.png"), "-o", str(tmp_path / "out"), "-n",
-                  "realesr-animevideov3", "-s", "0.5" if False else "1.5", "--ext", "webp", "--suffix", "big",
+                  "realesr-animevideov3", "-s", "1.5", "--ext", "webp", "--suffix", "big",
                   "--tile", "128"], cli_env)
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "out" / "astronaut_big.webp").size == (768, 768)
@@ -86,7 +85,22 @@ def test_models_list_and_verify(tmp_path, cli_env):
     assert verify.returncode == 1 and "RealESRGAN_x4plus.pth" in verify.stderr
 
 
-def test_models_download_from_a_local_server(tmp_path, cli_env):
-    pytest.importorskip("engine.registry")
+def test_models_download_of_an_unknown_model(cli_env):
     result = run(["models", "download", "no-such-model"], cli_env)
     assert result.returncode == 1 and "unknown model" in result.stderr
+
+
+@needs_testdata
+def test_video_preview_from_the_cli(tmp_path, cli_env):
+    result = run(["video", str(TESTDATA / "realesrgan/video/onepiece_demo.mp4"), "-o", str(tmp_path / "out"),
+                  "-s", "1", "--max-seconds", "0.25"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "onepiece_demo_out.mp4").is_file()
+
+
+def test_video_that_is_not_a_video_exits_1(tmp_path, cli_env):
+    fake = tmp_path / "clip.mp4"
+    fake.write_text("not a video")
+    result = run(["video", str(fake), "-o", str(tmp_path / "out")], cli_env)
+    assert result.returncode == 1
+    assert_one_clear_line(result.stderr)

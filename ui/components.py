@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.services import Services
-from ui.tabs import batch, image, presets, system
+from ui.tabs import batch, image, presets, system, video
 
 CSS = """
 #recommendation { padding: 0.5rem 0.75rem; }
@@ -22,6 +22,9 @@ def build_interface(services: Services) -> gr.Blocks:
         with gr.Tabs() as tabs:
             with gr.Tab("Image", id="image"):
                 controls, _ = image.build(services, defaults)
+            if services.config.ENABLE_VIDEO_PROCESSING:
+                with gr.Tab("Video", id="video"):
+                    video.build(services)
             if services.config.ENABLE_BATCH_PROCESSING:
                 with gr.Tab("Batch", id="batch"):
                     batch.build(services)
