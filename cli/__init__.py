@@ -26,6 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     add_enhance_flags(up)
 
+    batch = commands.add_parser("batch", help="upscale every image in a folder; failures do not stop it")
+    batch.add_argument("input_dir", metavar="IN_DIR", type=Path)
+    add_enhance_flags(batch)
+    batch.add_argument("--resume", action="store_true", help="skip images whose output already exists")
+
+    analyze = commands.add_parser("analyze", help="print recommended settings for an image as JSON")
+    analyze.add_argument("image", type=Path)
+
     video = commands.add_parser("video", help="upscale a video (audio and subtitles kept)")
     video.add_argument("input", metavar="INPUT")
     video.add_argument("-o", "--output", type=Path, help="output folder (default REALESRGAN_OUTPUT_DIR)")

@@ -37,6 +37,10 @@ def run_command(args: argparse.Namespace, config: AppConfig, parser: argparse.Ar
         return cmd_models(args, config)
     if args.command == "video":
         return cmd_video(args, config)
+    if args.command == "batch":
+        return cmd_batch(args, config)
+    if args.command == "analyze":
+        return cmd_analyze(args, config)
     parser.print_help()
     return EXIT_USAGE
 
@@ -72,6 +76,14 @@ class TileBar:
         self.bar.close()
 
 
+def enhance_options(args: argparse.Namespace, config: AppConfig) -> dict:
+    """The upscale flags as keyword arguments of enhance_image_direct / process_batch."""
+    return dict(tile=args.tile, auto_tile=True, tile_pad=args.tile_pad, fp32=args.fp32 or config.FP32,
+                face_enhance=args.face_enhance, denoise_strength=args.denoise_strength,
+                alpha_upsampler=args.alpha_upsampler, output_format=args.ext, quality=args.quality,
+                gpu_id=args.gpu_id)
+
+
 def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
     manager = manager_for(config)
     output_dir = args.output or config.OUTPUT_DIR
@@ -81,10 +93,7 @@ def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
         try:
             result = enhance_image_direct(
                 path, args.model or config.DEFAULT_MODEL, args.outscale, model_manager=manager, config=config,
-                output_dir=output_dir, suffix=args.suffix, tile=args.tile, auto_tile=True, tile_pad=args.tile_pad,
-                fp32=args.fp32 or config.FP32, face_enhance=args.face_enhance, denoise_strength=args.denoise_strength,
-                alpha_upsampler=args.alpha_upsampler, output_format=args.ext, quality=args.quality,
-                gpu_id=args.gpu_id, on_progress=bar)
+                output_dir=output_dir, suffix=args.suffix, on_progress=bar, **enhance_options(args, config))
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             bar.close()
             failures += 1
@@ -95,6 +104,50 @@ def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
         bar.close()
         print(f"{result.output_path}  ({result.status})")
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
+    from engine.batch import images_in, process_batch
+    if not args.input_dir.is_dir():
+        fail(f"{args.input_dir} is not a folder.")
+        return EXIT_FAILED
+    inputs = images_in(args.input_dir)
+    if not inputs:
+        fail(f"{args.input_dir} has no images (PNG, JPEG, WebP, BMP, TIFF or GIF).")
+        return EXIT_FAILED
+    from tqdm import tqdm
+    items = tqdm(total=len(inputs), unit="image", file=sys.stderr, disable=not sys.stderr.isatty())
+
+    def on_item(done: int, total: int, name: str) -> None:
+        items.n = done
+        items.set_postfix_str(name)
+    result = process_batch(inputs, model_manager=manager_for(config), config=config,
+                           output_dir=args.output or config.OUTPUT_DIR, model_name=args.model or config.DEFAULT_MODEL,
+                           outscale=args.outscale, suffix=args.suffix, resume=args.resume, on_item=on_item,
+                           **enhance_options(args, config))
+    items.close()
+    for item in result.items:
+        if item.status == "failed":
+            fail(item.error if item.input_path.name in item.error else f"{item.input_path}: {item.error}")
+        else:
+            print(f"{item.output_path}  ({item.status})")
+    print(result.summary())
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def cmd_analyze(args: argparse.Namespace, config: AppConfig) -> int:
+    from engine.intelligent_enhancer import IntelligentEnhancer
+    from utils.images import read_image
+    try:
+        pixels = read_image(args.image, max_bytes=config.MAX_IMAGE_BYTES, max_pixels=config.MAX_IMAGE_PIXELS).pixels
+        enhancer = IntelligentEnhancer(manager_for(config), max_output_pixels=config.MAX_OUTPUT_PIXELS,
+                                       memory_reserve=config.GPU_MEMORY_RESERVE)
+        result = enhancer.get_intelligent_settings(pixels)
+    except UserError as error:
+        fail(str(error))
+        return EXIT_FAILED
+    print(json.dumps(result, indent=2))
+    return EXIT_OK
 
 
 def cmd_video(args: argparse.Namespace, config: AppConfig) -> int:

@@ -1,0 +1,96 @@
+"""process_batch and the batch command: good files processed, broken ones reported, none lost."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.batch import folder_inside, images_in, process_batch
+from utils.errors import InvalidInput
+
+from .conftest import ROOT
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, chelsea):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(chelsea[i * 20: i * 20 + 24, :32]).save(folder / f"good{i}.png")
+    (folder / "broken.png").write_text("not an image")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.txt").write_text("ignored: not an image extension")
+    return folder
+
+
+def test_good_processed_broken_reported_none_lost(mixed_folder, tmp_path, manager):
+    inputs = images_in(mixed_folder)
+    assert [p.name for p in inputs] == ["broken.png", "empty.jpg", "good0.png", "good1.png", "good2.png"]
+    seen = []
+    result = process_batch(inputs, model_manager=manager, output_dir=tmp_path / "out", model_name="realesr-animevideov3",
+                           outscale=2, make_zip=True, on_item=lambda d, t, n: seen.append((d, t)))
+    assert result.summary() == "3 successful, 2 failed"
+    status = {item.input_path.name: item for item in result.items}
+    assert "not an image" in status["broken.png"].error and "empty" in status["empty.jpg"].error
+    assert all(Image.open(status[f"good{i}.png"].output_path).size == (64, 48) for i in range(3))
+    assert seen[-1] == (5, 5)
+    import zipfile
+    assert sorted(zipfile.ZipFile(result.zip_path).namelist()) == ["good0_out.png", "good1_out.png", "good2_out.png"]
+
+
+def test_resume_redoes_nothing(mixed_folder, tmp_path, manager):
+    inputs = [p for p in images_in(mixed_folder) if p.name.startswith("good")]
+    out = tmp_path / "out"
+    first = process_batch(inputs[:2], model_manager=manager, output_dir=out, model_name="realesr-animevideov3", outscale=1)
+    stamps = {item.output_path: item.output_path.stat().st_mtime_ns for item in first.items}
+    again = process_batch(inputs, model_manager=manager, output_dir=out, model_name="realesr-animevideov3", outscale=1,
+                          resume=True)
+    assert [item.status for item in again.items] == ["skipped", "skipped", "ok"]
+    assert all(path.stat().st_mtime_ns == stamp for path, stamp in stamps.items())
+
+
+def test_cancel_stops_between_items(mixed_folder, tmp_path, manager):
+    inputs = [p for p in images_in(mixed_folder) if p.name.startswith("good")]
+    done = []
+    result = process_batch(inputs, model_manager=manager, output_dir=tmp_path / "out", model_name="realesr-animevideov3",
+                           outscale=1, on_item=lambda d, t, n: done.append(d), should_cancel=lambda: len(done) >= 2)
+    assert len(result.items) == 1 and result.items[0].status == "ok"
+
+
+@pytest.mark.parametrize("outside", ["..", "../..", "/etc", "sub/../../x"])
+def test_server_folders_outside_the_input_directory_are_refused(tmp_path, outside):
+    root = tmp_path / "inputs"
+    (root / "sub").mkdir(parents=True)
+    with pytest.raises(InvalidInput, match="outside the input folder"):
+        folder_inside(root, outside)
+    assert folder_inside(root, "sub") == (root / "sub").resolve()
+
+
+def test_symlink_escaping_the_input_directory_is_refused(tmp_path):
+    root = tmp_path / "inputs"
+    root.mkdir()
+    (root / "escape").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(InvalidInput, match="outside"):
+        folder_inside(root, "escape")
+
+
+def test_batch_command(mixed_folder, tmp_path, cli_env):
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "batch", str(mixed_folder), "-o",
+                             str(tmp_path / "out"), "-n", "realesr-animevideov3", "-s", "1"], env=cli_env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "3 successful, 2 failed" in result.stdout
+    errors = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 2 and all(ln.startswith("error: ") for ln in errors)
+    assert len(list((tmp_path / "out").iterdir())) == 3
+
+
+def test_analyze_command_prints_the_json(cli_env, skimage_dir):
+    import json
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "analyze", str(skimage_dir / "coffee.png")],
+                            env=cli_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"settings", "reasoning", "analysis"} and data["analysis"]["resolution"] == "600x400"
+    assert np.isfinite(data["analysis"]["noise_sigma"])
