@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --no-input
 
-.PHONY: run test bench clean-venv
+.PHONY: run test bench bench-enhancer clean-venv
 
 $(VENV)/.runtime: requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,21 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PIP) install -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.bench: $(VENV)/.dev bench/requirements-bench.txt
+	$(PIP) install --no-deps --no-build-isolation -r bench/requirements-bench.txt
+	touch $@
+
 run: $(VENV)/.runtime
 	$(PY) main.py
 
 test: $(VENV)/.dev
 	$(PY) -m pytest
+
+bench: $(VENV)/.bench
+	$(PY) -m bench
+
+bench-enhancer: $(VENV)/.dev
+	$(PY) -m bench.enhancer
 
 clean-venv:
 	rm -rf $(VENV)

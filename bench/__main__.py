@@ -1,0 +1,160 @@
+"""python -m bench [--out FILE] [--quick] [--full]: our engine against the reference RealESRGANer
+and the ncnn runtime, in one run, on the same images and the same weights. Prints a table and
+writes the figures as JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.engines import Ncnn, Reference, ours, timed  # noqa: E402
+from bench.flops import conv_flops_per_input_pixel, conv_peak_gflops  # noqa: E402
+from engine.model_manager import ModelManager  # noqa: E402
+from utils.gpu import cpu_model_name, cpu_supports_bf16  # noqa: E402
+from utils.metrics import psnr  # noqa: E402
+
+MODELS = ("RealESRGAN_x4plus", "RealESRGAN_x4plus_anime_6B", "realesr-animevideov3")
+
+
+def bench_images(side: int) -> list[np.ndarray]:
+    """Crops of two real photos shipped with scikit-image."""
+    from skimage import data
+    return [np.ascontiguousarray(data.astronaut()[60:60 + side, 150:150 + side]),
+            np.ascontiguousarray(data.chelsea()[60:60 + side, 120:120 + side])]
+
+
+def engine_section(manager: ModelManager, weights: Path, side: int, repeats: int) -> list[dict]:
+    images = bench_images(side)
+    rows = []
+    for name in MODELS:
+        model = manager.load_model(name)
+        flops = conv_flops_per_input_pixel(manager.load_model(name, fp32=True).descriptor.model) * side * side
+        ours_s, ours_out = timed(lambda im: ours(model, im), images, repeats)
+        ref_s, ref_out = timed(Reference(name, weights, tile=0), images, 1)
+        ref_tiled_s, _ = timed(Reference(name, weights, tile=400, tile_pad=10), images, 1)
+        ncnn_s, _ = timed(Ncnn(name, torch.get_num_threads()), images, 1)
+        n = len(images)
+        rows.append({
+            "model": name, "input": f"{side}x{side}", "images": n, "precision": model.precision,
+            "ours_images_per_s": n / ours_s, "reference_images_per_s": n / ref_s,
+            "reference_tiled_images_per_s": n / ref_tiled_s, "ncnn_images_per_s": n / ncnn_s,
+            "speedup_vs_reference": ref_s / ours_s, "speedup_vs_reference_tiled": ref_tiled_s / ours_s,
+            "speedup_vs_ncnn": ncnn_s / ours_s,
+            "psnr_vs_reference_db": float(np.mean([psnr(r, o) for r, o in zip(ref_out, ours_out)])),
+            "ours_gflops": flops * n / ours_s / 1e9,
+        })
+        print(f"  {name}: ours {n / ours_s:.3f} img/s, reference {n / ref_s:.3f}, ncnn {n / ncnn_s:.3f}", flush=True)
+    return rows
+
+
+def tiling_section(weights: Path, models: list[str]) -> list[dict]:
+    rows = []
+    for name in models:
+        runs = {}
+        for tile in ("auto", "none"):
+            line = subprocess.run([sys.executable, str(ROOT / "bench" / "tiling_probe.py"), "--model", name,
+                                   "--weights", str(weights), "--tile", tile], capture_output=True, text=True,
+                                  check=True).stdout.strip().splitlines()[-1]
+            runs[tile] = json.loads(line)
+            print(f"  {name} 2048x2048 tile={tile}: {runs[tile]['seconds']:.1f} s, "
+                  f"peak RSS {runs[tile]['peak_rss_mb']:.0f} MB", flush=True)
+        rows.append({"model": name, "auto_tile_px": runs["auto"]["tile"], "tiles": runs["auto"]["tiles"],
+                     "tiled_seconds": runs["auto"]["seconds"], "untiled_seconds": runs["none"]["seconds"],
+                     "overhead": runs["auto"]["seconds"] / runs["none"]["seconds"],
+                     "tiled_peak_rss_mb": runs["auto"]["peak_rss_mb"],
+                     "untiled_peak_rss_mb": runs["none"]["peak_rss_mb"]})
+    return rows
+
+
+def load_section(weights_root: Path) -> list[dict]:
+    rows = []
+    for name in MODELS:
+        fresh = weights_root / f"load-{name}"
+        started = time.perf_counter()
+        ModelManager(weights_dir=fresh).load_model(name)
+        first = time.perf_counter() - started
+        manager = ModelManager(weights_dir=fresh)
+        started = time.perf_counter()
+        manager.load_model(name)
+        from_disk = time.perf_counter() - started
+        started = time.perf_counter()
+        manager.load_model(name)
+        in_memory = time.perf_counter() - started
+        rows.append({"model": name, "first_load_s": first, "disk_cached_load_s": from_disk,
+                     "memory_cached_load_s": in_memory})
+    return rows
+
+
+def print_tables(result: dict) -> None:
+    print(f"\n{result['machine']['cpu']} ({result['machine']['threads']} threads), torch {result['machine']['torch']}, "
+          f"peak 3x3x64 conv: {result['conv_peak_gflops']:.0f} GFLOP/s ({result['machine']['precision']})\n")
+    print("| model | input | ours img/s | reference img/s (tile 0 / 400) | ncnn img/s | vs reference | vs ncnn | "
+          "PSNR vs reference | ours GFLOP/s (% of peak) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in result["engines"]:
+        print(f"| {r['model']} | {r['input']} | {r['ours_images_per_s']:.3f} | {r['reference_images_per_s']:.3f} / "
+              f"{r['reference_tiled_images_per_s']:.3f} | {r['ncnn_images_per_s']:.3f} | "
+              f"{r['speedup_vs_reference']:.2f}x | {r['speedup_vs_ncnn']:.2f}x | {r['psnr_vs_reference_db']:.1f} dB | "
+              f"{r['ours_gflops']:.0f} ({100 * r['ours_gflops'] / result['conv_peak_gflops']:.0f}%) |")
+    if result.get("tiling"):
+        print("\n| model (2048x2048 at x4) | auto tile | tiled s | untiled s | overhead | peak RSS tiled / untiled |")
+        print("|---|---|---|---|---|---|")
+        for r in result["tiling"]:
+            print(f"| {r['model']} | {r['auto_tile_px']} px ({r['tiles']} tiles) | {r['tiled_seconds']:.1f} | "
+                  f"{r['untiled_seconds']:.1f} | {100 * (r['overhead'] - 1):+.1f}% | "
+                  f"{r['tiled_peak_rss_mb'] / 1024:.2f} / {r['untiled_peak_rss_mb'] / 1024:.2f} GB |")
+    print("\n| model | first load (convert) | from disk cache | from memory cache |")
+    print("|---|---|---|---|")
+    for r in result["loading"]:
+        print(f"| {r['model']} | {r['first_load_s']:.2f} s | {r['disk_cached_load_s']:.2f} s | "
+              f"{1000 * r['memory_cached_load_s']:.2f} ms |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument("--side", type=int, default=128, help="input crop size for the engine comparison")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="64 px crops, no 2048x2048 runs")
+    parser.add_argument("--full", action="store_true", help="also time RealESRGAN_x4plus at 2048x2048 (slow on CPU)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "weights"
+        manager = ModelManager(weights_dir=weights)
+        precision = manager.device_for().precision
+        result = {"machine": {"cpu": cpu_model_name(), "threads": torch.get_num_threads(), "bf16": cpu_supports_bf16(),
+                              "precision": precision, "torch": torch.__version__, "python": platform.python_version(),
+                              "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+                  "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+        print("convolution peak...", flush=True)
+        result["conv_peak_gflops"] = conv_peak_gflops(precision)
+        print("engines...", flush=True)
+        result["engines"] = engine_section(manager, weights, 64 if args.quick else args.side, args.repeats)
+        if not args.quick:
+            print("tiling at 2048x2048...", flush=True)
+            models = ["realesr-animevideov3"] + (["RealESRGAN_x4plus"] if args.full else [])
+            result["tiling"] = tiling_section(weights, models)
+        print("model loading...", flush=True)
+        result["loading"] = load_section(Path(tmp))
+    print_tables(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"\nfigures written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    sys.exit(main())

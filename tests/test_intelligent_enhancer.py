@@ -1,0 +1,84 @@
+"""The analyser's behaviour: measurements move the right way, recommendations fit the machine."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.intelligent_enhancer import IntelligentEnhancer, estimate_noise_sigma, jpeg_blockiness
+from engine.model_manager import ModelManager
+
+
+@pytest.fixture(scope="module")
+def enhancer(weights_dir):
+    return IntelligentEnhancer(ModelManager(weights_dir=weights_dir, allow_downloads=False))
+
+
+def noisy(rgb: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(np.rint(rgb + rng.normal(0, sigma, rgb.shape)), 0, 255).astype(np.uint8)
+
+
+def test_a_noisier_copy_scores_higher(enhancer, chelsea):
+    levels = [enhancer.analyze_noise_level(noisy(chelsea, s)) for s in (0, 5, 10, 20)]
+    assert levels == sorted(levels) and levels[-1] > levels[0] + 0.3
+
+
+@pytest.mark.parametrize("sigma", [5, 10, 15, 25])
+def test_noise_sigma_is_estimated_in_0_255_units(chelsea, sigma):
+    assert abs(estimate_noise_sigma(noisy(chelsea, sigma)) - sigma) < 2.5
+
+
+def test_heavy_jpeg_is_blockier(chelsea):
+    def jpeg(quality):
+        buffer = io.BytesIO()
+        Image.fromarray(chelsea).save(buffer, "JPEG", quality=quality)
+        return np.asarray(Image.open(buffer))
+    assert jpeg_blockiness(jpeg(5)) > jpeg_blockiness(jpeg(95)) + 0.2
+
+
+def test_result_has_the_seed_shape(enhancer, chelsea):
+    result = enhancer.get_intelligent_settings(chelsea)
+    assert set(result) == {"settings", "reasoning", "analysis"}
+    assert set(result["settings"]) == {"model", "scale", "fp32", "face_enhance", "tile", "auto_tile",
+                                       "denoise_strength"}
+    assert {"content_type", "faces", "noise_level", "resolution", "optimal_tile"} <= set(result["analysis"])
+    assert result["analysis"]["resolution"] == "451x300"
+    assert all(isinstance(line, str) and line for line in result["reasoning"])
+
+
+def test_never_recommends_weights_the_machine_lacks(enhancer, chelsea):
+    result = enhancer.get_intelligent_settings(noisy(chelsea, 20))
+    assert result["analysis"]["noise_sigma"] > 10
+    assert result["settings"]["model"] != "realesr-general-x4v3"  # not downloaded here
+    assert any("realesr-general-x4v3" in line and "not downloaded" in line for line in result["reasoning"])
+
+
+def test_faces_without_restorer_weights_say_how_to_get_them(enhancer, skimage_dir):
+    from utils.images import read_image
+    result = enhancer.get_intelligent_settings(read_image(skimage_dir / "astronaut.png").pixels)
+    assert result["analysis"]["faces"] >= 1 and result["settings"]["face_enhance"] is False
+    assert any("GFPGANv1.4.pth" in line for line in result["reasoning"])
+
+
+def test_small_and_large_images_get_scale_advice(enhancer, chelsea):
+    small = enhancer.get_intelligent_settings(chelsea[:100, :100])
+    assert small["settings"]["scale"] == 4 and any("small" in line for line in small["reasoning"])
+    large = enhancer.get_intelligent_settings(np.tile(chelsea, (8, 6, 1)))  # 2706x2400, 6.5 MP
+    assert large["settings"]["scale"] == 2
+
+
+def test_output_pixel_limit_caps_the_scale(weights_dir, chelsea):
+    strict = IntelligentEnhancer(ModelManager(weights_dir=weights_dir), max_output_pixels=451 * 300 * 4)
+    assert strict.get_intelligent_settings(chelsea)["settings"]["scale"] == 2
+
+
+def test_grayscale_content_is_treated_as_a_photo(enhancer, skimage_dir):
+    assert enhancer.detect_content_type(skimage_dir / "camera.png") == "photo"
+
+
+def test_seed_methods_accept_paths_pil_and_arrays(enhancer, skimage_dir, chelsea):
+    assert enhancer.detect_faces(Image.fromarray(chelsea)) == 0
+    assert enhancer.detect_content_type(chelsea) in ("anime", "photo")
+    assert 0 <= enhancer.analyze_noise_level(skimage_dir / "coffee.png") <= 1
+    assert enhancer.calculate_optimal_tile(chelsea) == 0  # fits in memory whole
