@@ -14,14 +14,16 @@ from typing import Any, Literal
 import av
 import numpy as np
 
-from engine.inference import CancelCheck
+from engine.inference import CancelCheck, run_batch
 from engine.model_manager import ModelManager
 from engine.processor import DEFAULT_PAD_PX, prepare_faces, tile_setting
-from engine.upscale import UpscaleOptions, check_outscale, upscale_pixels
+from engine.upscale import (BYTES_PER_INPUT_PIXEL, DEFAULT_BYTES_PER_INPUT_PIXEL, UpscaleOptions, check_outscale,
+                            choose_tile, output_size, upscale_pixels)
 from utils.video_probe import VideoInfo, probe_video
 from utils.errors import Cancelled, InvalidInput, OutputError
 from utils.files import describe_os_error
-from utils.gpu import GPUDetector
+from utils.gpu import GPUDetector, free_memory_bytes
+from utils.images import resize
 from utils.validation import sanitize_filename, validate_video_file
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,11 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
                          crf: int | None = None, max_seconds: float | None = None, tile: int = 0,
                          fp32: bool = False, face_enhance: bool = False, face_options: Any = None,
                          gpu_id: int | None = None, on_progress: Callable[[int, int, str], None] | None = None,
-                         should_cancel: CancelCheck | None = None) -> VideoResult:
+                         should_cancel: CancelCheck | None = None, frame_batch: int | None = None) -> VideoResult:
     """Upscale every frame of a video (or its first `max_seconds`), keeping timestamps, frame rate
     and audio. Raises a `UserError` subclass for anything the user can fix; no output is left
-    behind on failure or cancellation."""
+    behind on failure or cancellation. `frame_batch` frames go through the model at once (default:
+    as many as fit in device memory when a whole frame fits, on GPUs; 1 on the CPU)."""
     started = time.perf_counter()
     path = Path(input_path)
     codec = (codec or "h264").lower()
@@ -135,6 +138,7 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
     partial = output_dir / f".{final.name}.part"
 
     timing = {"decode": 0.0, "upscale": 0.0, "encode": 0.0}
+    batch_size = frame_batch or frames_per_batch(model, info.height, info.width, options)
     frames_done = 0
     try:
         with open(path, "rb") as source, av.open(source, "r") as inp, \
@@ -149,6 +153,12 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
             audio_maps = _map_audio(inp, out, container_format)
             subtitle_maps = _map_subtitles(inp, out, container_format)
             limit_pts = (None if max_seconds is None else int(max_seconds / vin.time_base))
+            encoder_state = FrameEncoder(model, options, vout, out, timing, batch_size, face_opts, model_manager, gpu_id)
+
+            def report() -> None:
+                if on_progress:
+                    on_progress(encoder_state.frames, expected or encoder_state.frames,
+                                f"frame {encoder_state.frames}/{expected or '?'}")
             stop = False
             # demux ends with an empty packet per stream, which flushes that stream's decoder
             for packet in inp.demux(vin, *audio_maps.keys(), *subtitle_maps.keys()):
@@ -160,17 +170,16 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
                     try:
                         frames = packet.decode()
                     except av.error.FFmpegError as error:
-                        raise InvalidInput(f"{path.name}: frame {frames_done + 1} cannot be decoded ({error.strerror}); "
+                        raise InvalidInput(f"{path.name}: frame {encoder_state.frames + len(encoder_state.pending) + 1} "
+                                           f"cannot be decoded ({error.strerror}); "
                                            "the file is damaged or truncated.") from None
                     timing["decode"] += time.perf_counter() - t0
                     for frame in frames:
                         if limit_pts is not None and frame.pts is not None and frame.pts >= limit_pts:
                             stop = True
                             break
-                        _encode_frame(frame, model, options, vout, out, timing, face_opts, model_manager, gpu_id)
-                        frames_done += 1
-                        if on_progress:
-                            on_progress(frames_done, expected or frames_done, f"frame {frames_done}/{expected or '?'}")
+                        if encoder_state.add(frame):
+                            report()
                     if stop:
                         break
                 elif stream in audio_maps:
@@ -179,6 +188,9 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
                     if max_seconds is None or packet.pts is None or packet.pts * stream.time_base < max_seconds:
                         packet.stream = subtitle_maps[stream]
                         out.mux(packet)
+            encoder_state.flush()
+            report()
+            frames_done = encoder_state.frames
             for target in audio_maps.values():
                 if isinstance(target, _AudioTranscode):
                     target.flush(out)
@@ -210,25 +222,74 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
                        timing["encode"], len(audio_maps))
 
 
-def _encode_frame(frame, model, options, vout, out, timing, face_opts, model_manager, gpu_id) -> None:
-    t0 = time.perf_counter()
-    rgb = frame.to_ndarray(format="rgb24")
-    t1 = time.perf_counter()
-    timing["decode"] += t1 - t0
-    pixels, _ = upscale_pixels(model, rgb, options)
-    if face_opts is not None:
-        from engine.faces import restore_faces
-        pixels, _ = restore_faces(rgb, pixels, model_manager=model_manager, gpu_id=gpu_id, options=face_opts)
-    if pixels.shape[1] != vout.width or pixels.shape[0] != vout.height:
-        from utils.images import resize
-        pixels = resize(pixels, vout.width, vout.height)
-    t2 = time.perf_counter()
-    timing["upscale"] += t2 - t1
-    new = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
-    new.pts, new.time_base = frame.pts, frame.time_base
-    for packet in vout.encode(new):
-        out.mux(packet)
-    timing["encode"] += time.perf_counter() - t2
+def frames_per_batch(model, height: int, width: int, options: UpscaleOptions, cap: int = 8) -> int:
+    """How many whole frames to run at once: 1 on the CPU (no gain there) or when frames need tiles."""
+    if model.device.type == "cpu" or choose_tile(model, height, width, options) != 0:
+        return 1
+    per_pixel = BYTES_PER_INPUT_PIXEL.get(model.architecture, DEFAULT_BYTES_PER_INPUT_PIXEL)
+    free = free_memory_bytes(model.device, options.memory_reserve)
+    return max(1, min(cap, int(free // (height * width * per_pixel))))
+
+
+class FrameEncoder:
+    """Collects decoded frames, upscales them (a batch at a time) and encodes them in order."""
+
+    def __init__(self, model, options, vout, out, timing, batch_size, face_opts, model_manager, gpu_id):
+        self.model, self.options, self.vout, self.out, self.timing = model, options, vout, out, timing
+        self.batch_size, self.face_opts, self.model_manager, self.gpu_id = batch_size, face_opts, model_manager, gpu_id
+        self.pending: list = []
+        self.frames = 0
+
+    def add(self, frame) -> bool:
+        """Queue a frame; True when a batch was encoded."""
+        t0 = time.perf_counter()
+        self.pending.append((frame.to_ndarray(format="rgb24"), frame.pts, frame.time_base))
+        self.timing["decode"] += time.perf_counter() - t0
+        if len(self.pending) < self.batch_size:
+            return False
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        t0 = time.perf_counter()
+        images = [rgb for rgb, _, _ in self.pending]
+        if len(images) > 1:
+            upscaled = upscale_frames(self.model, images, self.options)
+        else:
+            upscaled = [upscale_pixels(self.model, images[0], self.options)[0]]
+        results = []
+        for rgb, pixels in zip(images, upscaled):
+            if self.face_opts is not None:
+                from engine.faces import restore_faces
+                pixels, _ = restore_faces(rgb, pixels, model_manager=self.model_manager, gpu_id=self.gpu_id,
+                                          options=self.face_opts)
+            if pixels.shape[1] != self.vout.width or pixels.shape[0] != self.vout.height:
+                pixels = resize(pixels, self.vout.width, self.vout.height)
+            results.append(pixels)
+        t1 = time.perf_counter()
+        self.timing["upscale"] += t1 - t0
+        for pixels, (_, pts, time_base) in zip(results, self.pending):
+            new = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+            new.pts, new.time_base = pts, time_base
+            for packet in self.vout.encode(new):
+                self.out.mux(packet)
+        self.timing["encode"] += time.perf_counter() - t1
+        self.frames += len(self.pending)
+        self.pending = []
+
+
+def upscale_frames(model, frames: list[np.ndarray], options: UpscaleOptions) -> list[np.ndarray]:
+    """Same-sized RGB frames through the model in one batch, then to the outscale size."""
+    batch = run_batch(model, frames, 255)
+    out = []
+    height, width = frames[0].shape[:2]
+    target = output_size(width, height, options.outscale)
+    for tensor in batch:
+        pixels = np.rint(tensor.permute(1, 2, 0).numpy() * 255).clip(0, 255).astype(np.uint8)
+        out.append(pixels if (pixels.shape[1], pixels.shape[0]) == target else resize(pixels, *target))
+    return out
 
 
 class _AudioTranscode:

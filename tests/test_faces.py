@@ -142,3 +142,16 @@ def test_labelled_photos_through_the_processor(face_manager, tmp_path, name, exp
     assert changed_outside(faced.image, plain.image, grown, 2.0) == 0
     if plain.image.ndim == 3 and plain.image.shape[2] == 4:
         assert np.array_equal(faced.image[..., 3], plain.image[..., 3])  # alpha untouched
+
+
+@needs_testdata
+@pytest.mark.parametrize("name", ["gfpgan/whole_imgs/00.jpg", "gfpgan/whole_imgs/Blake_Lively.jpg"])
+def test_whole_images_restore_onto_the_upscale(face_manager, name):
+    photo = read_image(TESTDATA / name).pixels
+    upscaled = np.repeat(np.repeat(photo, 2, axis=0), 2, axis=1)
+    out, count = restore_faces(photo, upscaled, model_manager=face_manager)
+    assert count >= 1 and out.shape == upscaled.shape and not np.array_equal(out, upscaled)
+    from engine.face_detection import OpenCVDetector, detect_faces
+    boxes = [f.box for f in detect_faces(OpenCVDetector(), photo)]
+    grown = [(x0 - (x1 - x0), y0 - (y1 - y0), x1 + (x1 - x0), y1 + (y1 - y0)) for x0, y0, x1, y1 in boxes]
+    assert changed_outside(out, upscaled, grown, 2.0) == 0
