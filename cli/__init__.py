@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser("analyze", help="print recommended settings for an image as JSON")
     analyze.add_argument("image", type=Path)
 
+    history = commands.add_parser("history", help="the jobs run so far, newest first")
+    history.add_argument("--kind", choices=("image", "video", "batch-item"))
+    history.add_argument("--status", choices=("ok", "failed", "cancelled"))
+    history.add_argument("--search", help="text in the input name, model or error")
+    history.add_argument("--limit", type=int, default=50)
+    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     video = commands.add_parser("video", help="upscale a video (audio and subtitles kept)")
     video.add_argument("input", metavar="INPUT")
     video.add_argument("-o", "--output", type=Path, help="output folder (default REALESRGAN_OUTPUT_DIR)")

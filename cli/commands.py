@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def history_for(config: AppConfig):
+    from engine.history import History
+    return History(config.HISTORY_DB)
+
+
 def manager_for(config: AppConfig) -> ModelManager:
     return ModelManager(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
                         allow_downloads=config.ALLOW_DOWNLOADS, device=config.DEVICE,
@@ -41,6 +46,8 @@ def run_command(args: argparse.Namespace, config: AppConfig, parser: argparse.Ar
         return cmd_batch(args, config)
     if args.command == "analyze":
         return cmd_analyze(args, config)
+    if args.command == "history":
+        return cmd_history(args, config)
     parser.print_help()
     return EXIT_USAGE
 
@@ -86,6 +93,7 @@ def enhance_options(args: argparse.Namespace, config: AppConfig) -> dict:
 
 def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
     manager = manager_for(config)
+    history = history_for(config)
     output_dir = args.output or config.OUTPUT_DIR
     failures = 0
     for path in expand_inputs(args.inputs):
@@ -93,7 +101,8 @@ def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
         try:
             result = enhance_image_direct(
                 path, args.model or config.DEFAULT_MODEL, args.outscale, model_manager=manager, config=config,
-                output_dir=output_dir, suffix=args.suffix, on_progress=bar, **enhance_options(args, config))
+                output_dir=output_dir, suffix=args.suffix, on_progress=bar, history=history,
+                **enhance_options(args, config))
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             bar.close()
             failures += 1
@@ -124,7 +133,7 @@ def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
     result = process_batch(inputs, model_manager=manager_for(config), config=config,
                            output_dir=args.output or config.OUTPUT_DIR, model_name=args.model or config.DEFAULT_MODEL,
                            outscale=args.outscale, suffix=args.suffix, resume=args.resume, on_item=on_item,
-                           **enhance_options(args, config))
+                           history=history_for(config), **enhance_options(args, config))
     items.close()
     for item in result.items:
         if item.status == "failed":
@@ -133,6 +142,21 @@ def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
             print(f"{item.output_path}  ({item.status})")
     print(result.summary())
     return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace, config: AppConfig) -> int:
+    from engine.history import HEADERS
+    jobs = history_for(config).jobs(kind=args.kind, status=args.status, search=args.search, limit=args.limit)
+    if args.json:
+        print(json.dumps([job.__dict__ for job in jobs], indent=2, default=str))
+        return EXIT_OK
+    rows = [HEADERS] + [job.row() for job in jobs]
+    widths = [min(40, max(len(r[i]) for r in rows)) for i in range(len(HEADERS))]
+    for row in rows:
+        print("  ".join(cell[:40].ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if not jobs:
+        print("no jobs recorded yet")
+    return EXIT_OK
 
 
 def cmd_analyze(args: argparse.Namespace, config: AppConfig) -> int:
@@ -158,7 +182,7 @@ def cmd_video(args: argparse.Namespace, config: AppConfig) -> int:
             args.input, args.model, args.outscale, model_manager=manager_for(config), config=config,
             output_dir=args.output or config.OUTPUT_DIR, suffix=args.suffix, codec=args.codec, crf=args.crf,
             max_seconds=args.max_seconds, tile=args.tile, fp32=args.fp32 or config.FP32,
-            face_enhance=args.face_enhance, gpu_id=args.gpu_id, on_progress=bar)
+            face_enhance=args.face_enhance, gpu_id=args.gpu_id, on_progress=bar, history=history_for(config))
     except (UserError, RuntimeError, MemoryError, OSError) as error:
         bar.close()
         log.info("video %s failed", args.input, exc_info=not isinstance(error, UserError))

@@ -74,11 +74,12 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
                   model_name: str | None = None, outscale: float = 4, suffix: str = "out", resume: bool = False,
                   make_zip: bool = False, on_item: ItemProgress | None = None,
                   on_progress: Callable[[int, int, str], None] | None = None,
-                  should_cancel: CancelCheck | None = None, **enhance_options: Any) -> BatchResult:
+                  should_cancel: CancelCheck | None = None, history=None, **enhance_options: Any) -> BatchResult:
     """Enhance each input with the same settings; failures are recorded and the batch goes on.
     With `resume`, items whose output already exists are skipped. Cancelling stops between items
     (the current item's output is never half-written)."""
     output_dir = Path(output_dir)
+    batch_id = time.strftime("%Y%m%d-%H%M%S-") + f"{time.time_ns() % 1_000_000:06d}"
     items: list[BatchItem] = []
     total = len(inputs)
     for index, source in enumerate(inputs):
@@ -95,7 +96,8 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
         try:
             result = enhance_image_direct(source, model_name, outscale, model_manager=model_manager, config=config,
                                           output_dir=output_dir, suffix=suffix, on_progress=on_progress,
-                                          should_cancel=should_cancel, **enhance_options)
+                                          should_cancel=should_cancel, history=history, batch_id=batch_id,
+                                          **enhance_options)
             items.append(BatchItem(source, "ok", result.output_path, seconds=time.perf_counter() - started))
         except Cancelled:
             break

@@ -2,6 +2,7 @@
 save atomically, measure. `enhance_image_direct` is the seed's single-image function."""
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from PIL import Image
 from engine.inference import CancelCheck
 from engine.model_manager import LoadedModel, ModelManager
 from engine.upscale import ALPHA_UPSAMPLERS, UpscaleOptions, check_outscale, output_size, upscale_pixels
-from utils.errors import InvalidInput, OutputError, UserError
+from utils.errors import Cancelled, InvalidInput, OutputError, UserError
 from utils.files import OutputWriteError
 from utils.gpu import GPUDetector
 from utils.images import OUTPUT_FORMATS, DecodedImage, _pillow_to_array, read_image, save_image
@@ -113,6 +114,40 @@ def tile_setting(tile: int | None, auto_tile: bool) -> int | None:
     return tile
 
 
+RECORDED_SETTINGS = ("tile", "auto_tile", "tile_pad", "fp32", "face_enhance", "face_options", "denoise_strength",
+                     "alpha_upsampler", "output_format", "quality", "gpu_id", "codec", "crf", "max_seconds")
+
+
+def recorded(kind: str):
+    """Record each call of an entry point in the job history passed as `history=` (if any):
+    its settings, model, device, times, output and status, failures included."""
+    def wrap(function):
+        @functools.wraps(function)
+        def call(source, model_name=None, scale=4, *, history=None, batch_id=None, **kwargs):
+            if history is None:
+                return function(source, model_name, scale, **kwargs)
+            started = time.time()
+            job_kind = kind if batch_id is None else "batch-item"
+            settings = {"model": model_name, "outscale": scale,
+                        **{k: v for k, v in kwargs.items() if k in RECORDED_SETTINGS}}
+            source_path = source if isinstance(source, (str, Path)) else None
+            try:
+                result = function(source, model_name, scale, **kwargs)
+            except Exception as error:
+                history.record(kind=job_kind, input_path=source_path, settings=settings, model=model_name, device=None,
+                               started_at=started, status="cancelled" if isinstance(error, Cancelled) else "failed",
+                               error=str(error) if isinstance(error, UserError) else type(error).__name__,
+                               batch_id=batch_id)
+                raise
+            history.record(kind=job_kind, input_path=source_path, settings=settings, model=model_name,
+                           device=getattr(result, "device", None) or result.metrics.get("device"),
+                           started_at=started, status="ok", output_path=result.output_path, batch_id=batch_id)
+            return result
+        return call
+    return wrap
+
+
+@recorded("image")
 def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale: float = 4, *,
                          model_manager: ModelManager, config: Any = None, output_dir: str | Path | None = None,
                          output_name: str | None = None, suffix: str = "out", tile: int = 0,

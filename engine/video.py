@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.inference import CancelCheck, run_batch
 from engine.model_manager import ModelManager
-from engine.processor import DEFAULT_PAD_PX, prepare_faces, tile_setting
+from engine.processor import DEFAULT_PAD_PX, prepare_faces, recorded, tile_setting
 from engine.upscale import (BYTES_PER_INPUT_PIXEL, DEFAULT_BYTES_PER_INPUT_PIXEL, UpscaleOptions, check_outscale,
                             choose_tile, output_size, upscale_pixels)
 from utils.video_probe import VideoInfo, probe_video
@@ -46,6 +46,7 @@ BYTES_PER_OUTPUT_PIXEL_ESTIMATE = 0.15  # generous bits for a CRF-18 H.264 frame
 @dataclass
 class VideoResult:
     output_path: Path
+    device: str
     frames: int
     fps: Fraction
     width: int
@@ -86,6 +87,7 @@ def check_disk(output_dir: Path, frames: int, width: int, height: int) -> None:
                           f"{free / 2**30:.1f} GB free; free some space or use a preview.")
 
 
+@recorded("video")
 def enhance_video_direct(input_path: str | Path, model_name: str | None = None, scale: float = 2, *,
                          model_manager: ModelManager, config: Any = None, output_dir: str | Path | None = None,
                          output_name: str | None = None, suffix: str = "out", codec: str = "h264",
@@ -218,7 +220,7 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
     seconds = time.perf_counter() - started
     log.info("video %s: %d frames in %.1f s (decode %.1f, upscale %.1f, encode %.1f)", path.name, frames_done,
              seconds, timing["decode"], timing["upscale"], timing["encode"])
-    return VideoResult(final, frames_done, info.fps, out_w, out_h, seconds, timing["decode"], timing["upscale"],
+    return VideoResult(final, str(model.device), frames_done, info.fps, out_w, out_h, seconds, timing["decode"], timing["upscale"],
                        timing["encode"], len(audio_maps))
 
 

@@ -87,7 +87,7 @@ def test_upload_accept_recommendations_enhance_and_download(page, tmp_path):
 
 
 def test_every_tab_opens(page):
-    for tab, marker in [("Video", "#video-run"), ("Batch", "#batch-run"), ("Presets", "#preset-apply"), ("System", "#models-table"),
+    for tab, marker in [("Video", "#video-run"), ("Batch", "#batch-run"), ("History", "#history-table"), ("Presets", "#preset-apply"), ("System", "#models-table"),
                         ("Image", "#enhance")]:
         page.get_by_role("tab", name=tab).click()
         page.locator(marker).wait_for(state="visible")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.services import Services
-from ui.tabs import batch, image, presets, system, video
+from ui.tabs import batch, history, image, presets, system, video
 
 CSS = """
 #recommendation { padding: 0.5rem 0.75rem; }
@@ -30,6 +30,8 @@ def build_interface(services: Services) -> gr.Blocks:
                     batch.build(services)
             with gr.Tab("Presets", id="presets"):
                 presets.build(services, controls, tabs)
+            with gr.Tab("History", id="history"):
+                history.build(services, controls, tabs)
             with gr.Tab("System", id="system"):
                 system.build(services)
     return demo

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from config import AppConfig
+from engine.history import History
 from engine.intelligent_enhancer import IntelligentEnhancer
 from engine.model_manager import ModelManager
 from engine.processor import describe_error
@@ -23,6 +24,7 @@ class Services:
     manager: ModelManager
     settings: SettingsManager
     enhancer: IntelligentEnhancer
+    history: History
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Services":
@@ -34,7 +36,8 @@ class Services:
                                    defaults=EnhanceSettings(model=config.DEFAULT_MODEL, fp32=config.FP32))
         return cls(config, manager, settings,
                    IntelligentEnhancer(manager, max_output_pixels=config.MAX_OUTPUT_PIXELS,
-                                       memory_reserve=config.GPU_MEMORY_RESERVE))
+                                       memory_reserve=config.GPU_MEMORY_RESERVE),
+                   History(config.HISTORY_DB))
 
 
 class CancelToken:

@@ -50,7 +50,7 @@ def build(services: Services) -> None:
             result = process_batch(inputs, model_manager=manager, config=config, output_dir=output_dir,
                                    model_name=model_name, outscale=float(scale), resume=bool(resume_flag),
                                    make_zip=True, on_item=lambda d, t, n: report(d, t, f"image {d + 1}/{t}: {n}"),
-                                   should_cancel=cancel_token.is_set)
+                                   should_cancel=cancel_token.is_set, history=services.history)
         except UserError as error:
             raise user_error(error) from None
         shown = [str(i.output_path) for i in result.items if i.output_path][:48]

@@ -150,7 +150,8 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                 tile=int(tile_px or 0), fp32=precision_value == "fp32", face_enhance=bool(face),
                 face_options=FaceOptions(restorer=restorer, fidelity=float(fidelity)),
                 denoise_strength=float(denoise_strength), alpha_upsampler=alpha_mode, output_format=fmt,
-                quality=int(quality_value), on_progress=progress_adapter(progress), should_cancel=token.is_set)
+                quality=int(quality_value), on_progress=progress_adapter(progress), should_cancel=token.is_set,
+                history=services.history)
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             raise user_error(error) from None
         services.settings.save_settings(values_to_settings(  # remembered for the next start

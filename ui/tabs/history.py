@@ -1,0 +1,58 @@
+"""History tab: every job with filters; "Run again with these settings" fills the Image tab."""
+from __future__ import annotations
+
+import gradio as gr
+
+from engine.history import HEADERS
+from engine.settings_manager import EnhanceSettings
+from ui.services import Services
+from ui.tabs.image import ImageControls, settings_to_values
+
+KINDS = ("all", "image", "video", "batch-item")
+STATUSES = ("all", "ok", "failed", "cancelled")
+
+
+def settings_from_job(recorded: dict) -> EnhanceSettings:
+    face = recorded.get("face_options") or {}
+    return EnhanceSettings.from_dict({
+        "model": recorded.get("model"), "outscale": recorded.get("outscale"), "tile": recorded.get("tile") or 0,
+        "fp32": recorded.get("fp32", False), "face_enhance": recorded.get("face_enhance", False),
+        "denoise_strength": recorded.get("denoise_strength", 0.5),
+        "alpha_upsampler": recorded.get("alpha_upsampler", "realesrgan"),
+        "output_format": recorded.get("output_format", "auto"), "quality": recorded.get("quality", 95),
+        **({"face_fidelity": face.get("fidelity")} if isinstance(face, dict) and "fidelity" in face else {}),
+    }, "history")
+
+
+def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
+    history = services.history
+    with gr.Row():
+        kind = gr.Dropdown(list(KINDS), value="all", label="Kind")
+        status = gr.Dropdown(list(STATUSES), value="all", label="Status")
+        search = gr.Textbox(label="Search (input, model, error)")
+        refresh = gr.Button("Refresh", elem_id="history-refresh")
+    table = gr.Dataframe(headers=HEADERS, interactive=False, label="Jobs, newest first", elem_id="history-table")
+    with gr.Row():
+        job_id = gr.Number(label="Job #", precision=0, minimum=0, elem_id="history-job")
+        again = gr.Button("Run again with these settings", elem_id="history-again")
+    note = gr.Markdown()
+
+    def rows(kind_value, status_value, text):
+        jobs = history.jobs(kind=None if kind_value == "all" else kind_value,
+                            status=None if status_value == "all" else status_value, search=text or None)
+        return [job.row() for job in jobs]
+
+    def run_again(number):
+        job = history.get(int(number or 0))
+        if job is None:
+            raise gr.Error(f"There is no job #{int(number or 0)}.")
+        settings = settings_from_job(job.settings)
+        if settings.model not in services.manager.upscaler_names():
+            raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.")
+        return [*settings_to_values(settings), gr.Tabs(selected="image"),
+                f"Job #{job.id}'s settings are in the Image tab; upload {job.input_name} (or another image) and Enhance."]
+
+    for event in (refresh.click, kind.change, status.change, search.submit):
+        event(rows, [kind, status, search], table, api_name=False)
+    tabs.select(rows, [kind, status, search], table, api_name=False)
+    again.click(run_again, job_id, [*controls.as_list(), tabs, note], api_name=False)
