@@ -12,7 +12,7 @@ from pathlib import Path
 from config import AppConfig, ConfigError
 
 log = logging.getLogger(__name__)
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: F401
 
 
 def build_parser() -> argparse.ArgumentParser:

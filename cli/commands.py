@@ -16,7 +16,7 @@ from utils.images import ACCEPTED_EXTENSIONS
 from utils.metrics import format_bytes
 
 log = logging.getLogger(__name__)
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: F401
 
 
 def history_for(config: AppConfig):
@@ -36,20 +36,12 @@ def fail(message: str) -> None:
 
 
 def run_command(args: argparse.Namespace, config: AppConfig, parser: argparse.ArgumentParser) -> int:
-    if args.command == "upscale":
-        return cmd_upscale(args, config)
-    if args.command == "models":
-        return cmd_models(args, config)
-    if args.command == "video":
-        return cmd_video(args, config)
-    if args.command == "batch":
-        return cmd_batch(args, config)
-    if args.command == "analyze":
-        return cmd_analyze(args, config)
-    if args.command == "history":
-        return cmd_history(args, config)
-    parser.print_help()
-    return EXIT_USAGE
+    commands = {"upscale": cmd_upscale, "batch": cmd_batch, "video": cmd_video, "analyze": cmd_analyze,
+                "history": cmd_history, "models": cmd_models}
+    if args.command not in commands:
+        parser.print_help()
+        return EXIT_USAGE
+    return commands[args.command](args, config)
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
