@@ -42,9 +42,9 @@ def engine_section(manager: ModelManager, weights: Path, side: int, repeats: int
         model = manager.load_model(name)
         flops = conv_flops_per_input_pixel(manager.load_model(name, fp32=True).descriptor.model) * side * side
         ours_s, ours_out = timed(lambda im: ours(model, im), images, repeats)
-        ref_s, ref_out = timed(Reference(name, weights, tile=0), images, 1)
-        ref_tiled_s, _ = timed(Reference(name, weights, tile=400, tile_pad=10), images, 1)
-        ncnn_s, _ = timed(Ncnn(name, torch.get_num_threads()), images, 1)
+        ref_s, ref_out = timed(Reference(name, weights, tile=0), images, repeats)
+        ref_tiled_s, _ = timed(Reference(name, weights, tile=400, tile_pad=10), images, repeats)
+        ncnn_s, _ = timed(Ncnn(name, torch.get_num_threads()), images, repeats)
         n = len(images)
         rows.append({
             "model": name, "input": f"{side}x{side}", "images": n, "precision": model.precision,
