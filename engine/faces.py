@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -14,7 +15,7 @@ from engine.inference import CancelCheck, autocast_for, is_out_of_memory
 from engine.model_manager import LoadedModel, ModelManager
 from engine.registry import FACE_RESTORERS, MODELS
 from engine.weights import load_state_dict, resolve_weights
-from utils.errors import Cancelled, InvalidInput, OutOfMemory, UserError
+from utils.errors import Cancelled, InvalidInput, OutOfMemory
 from utils.gpu import GPUDetector
 from utils.images import resize, to_8bit
 
@@ -159,11 +160,15 @@ def restore_aligned_face(face: np.ndarray, *, model_manager: ModelManager, gpu_i
     restored = blend_fidelity(run_restorer(model, crop), crop, options.fidelity)
     top = 65535 if face.dtype == np.uint16 else 255
     result = np.rint(resize(restored, width, height).clip(0, 1) * top).astype(face.dtype)
-    if face.ndim == 2 or face.shape[2] in (1, 2):
-        import cv2
-        gray = cv2.cvtColor(result, cv2.COLOR_RGB2GRAY)
-        return gray if face.ndim == 2 else np.dstack([gray, face[..., -1]]) if face.shape[2] == 2 else gray[..., None]
-    return result if face.shape[2] == 3 else np.dstack([result, face[..., 3]])
+    return match_layout(result, face)
 
 
-__all__ = ["DEFAULT_RESTORER", "FaceOptions", "UserError", "restore_aligned_face", "restore_faces"]
+def match_layout(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """`rgb` (HxWx3) in the channel layout of `like`: gray stays gray, alpha is carried over."""
+    channels = 1 if like.ndim == 2 else like.shape[2]
+    colour = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if channels in (1, 2) else rgb
+    if like.ndim == 2:
+        return colour
+    if channels == 1:
+        return colour[..., None]
+    return np.dstack([colour, like[..., -1]]) if channels in (2, 4) else colour

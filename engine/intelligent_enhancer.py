@@ -52,8 +52,8 @@ def as_rgb8(image: Any) -> np.ndarray:
     if isinstance(image, (str, Path)):
         image = read_image(image).pixels
     elif isinstance(image, Image.Image):
-        from utils.images import _pillow_to_array
-        image = _pillow_to_array(image)
+        from utils.images import pillow_to_array
+        image = pillow_to_array(image)
     pixels = to_8bit(np.asarray(image))
     if pixels.ndim == 2:
         return np.repeat(pixels[..., None], 3, axis=2)

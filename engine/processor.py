@@ -19,7 +19,7 @@ from engine.upscale import ALPHA_UPSAMPLERS, UpscaleOptions, check_outscale, out
 from utils.errors import Cancelled, InvalidInput, OutputError, UserError
 from utils.files import OutputWriteError
 from utils.gpu import GPUDetector
-from utils.images import OUTPUT_FORMATS, DecodedImage, _pillow_to_array, read_image, save_image
+from utils.images import OUTPUT_FORMATS, DecodedImage, pillow_to_array, read_image, save_image
 from utils.metrics import calculate_image_metrics
 from utils.validation import sanitize_filename, validate_pil_image, validate_tile_size
 
@@ -75,7 +75,7 @@ def load_input(image: ImageInput, limits: Limits) -> tuple[DecodedImage, Path | 
         ok, message = validate_pil_image(image, limits.max_image_pixels)
         if not ok:
             raise InvalidInput(message)
-        return DecodedImage(np.ascontiguousarray(_pillow_to_array(image)), image.format or "PIL"), None, None
+        return DecodedImage(np.ascontiguousarray(pillow_to_array(image)), image.format or "PIL"), None, None
     if isinstance(image, np.ndarray):
         if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3) or \
                 (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):

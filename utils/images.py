@@ -108,7 +108,7 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int | None = N
             if _is_16bit_color(data, im):
                 pixels = _decode_with_opencv(data)
             else:
-                pixels = _pillow_to_array(im)
+                pixels = pillow_to_array(im)
         except InvalidInput:
             raise
         except Exception as error:
@@ -143,7 +143,7 @@ def _decode_with_opencv(data: bytes) -> np.ndarray:
     return pixels
 
 
-def _pillow_to_array(im: Image.Image) -> np.ndarray:
+def pillow_to_array(im: Image.Image) -> np.ndarray:
     im.load()
     mode = im.mode
     if mode in ("1", "L"):

@@ -13,6 +13,10 @@ from utils.gpu import GPUDetector
 from utils.metrics import format_bytes
 
 
+def missing_names(rows) -> list[str]:
+    return [row.name for row in rows if not row.available]
+
+
 def build(services: Services) -> None:
     manager, config = services.manager, services.config
 
@@ -21,17 +25,18 @@ def build(services: Services) -> None:
         loaded = [f"{m.name} ({m.device}, {m.precision})" for m in manager.loaded_models()]
         info = system_markdown(GPUDetector.get_system_info(), loaded, free, str(config.OUTPUT_DIR))
         rows = manager.list_models()
-        missing = [r.name for r in rows if not r.available]
+        missing = missing_names(rows)
         return info, models_table(rows), gr.update(choices=missing, value=missing[0] if missing else None)
 
-    info, table, choices = snapshot()
+    info, table, _ = snapshot()
     summary = gr.Markdown(info, elem_id="system-info")
     models = gr.Dataframe(table, headers=["Model", "Kind", "Status", "Size", "Description"], label="Models",
                           interactive=False, elem_id="models-table")
     gr.Markdown(f"Weights folder: `{config.WEIGHTS_DIR}`; put your own `.pth`/`.safetensors` models in its "
                 "`custom/` folder.")
     with gr.Row(visible=config.ALLOW_DOWNLOADS):
-        to_download = gr.Dropdown(choices["choices"], value=choices["value"], label="Download official weights")
+        missing = missing_names(manager.list_models())
+        to_download = gr.Dropdown(missing, value=missing[0] if missing else None, label="Download official weights")
         download_button = gr.Button("Download", elem_id="download-model")
     refresh = gr.Button("Refresh")
     status = gr.Markdown()
