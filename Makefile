@@ -12,8 +12,8 @@ $(VENV)/.runtime: requirements.txt requirements-nodeps.txt
 	$(PIP) install --no-deps -r requirements-nodeps.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(PIP) install -r requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-cluster.txt
+	$(PIP) install -r requirements-dev.txt -r requirements-cluster.txt
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.dev bench/requirements-bench.txt

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("input_dir", metavar="IN_DIR", type=Path)
     add_enhance_flags(batch)
     batch.add_argument("--resume", action="store_true", help="skip images whose output already exists")
+    batch.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="distribute over a Ray cluster (a local one when no address is given)")
 
     analyze = commands.add_parser("analyze", help="print recommended settings for an image as JSON")
     analyze.add_argument("image", type=Path)

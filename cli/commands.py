@@ -122,10 +122,19 @@ def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
     def on_item(done: int, total: int, name: str) -> None:
         items.n = done
         items.set_postfix_str(name)
-    result = process_batch(inputs, model_manager=manager_for(config), config=config,
-                           output_dir=args.output or config.OUTPUT_DIR, model_name=args.model or config.DEFAULT_MODEL,
-                           outscale=args.outscale, suffix=args.suffix, resume=args.resume, on_item=on_item,
-                           history=history_for(config), **enhance_options(args, config))
+    common = dict(output_dir=args.output or config.OUTPUT_DIR, model_name=args.model or config.DEFAULT_MODEL,
+                  outscale=args.outscale, suffix=args.suffix, resume=args.resume, on_item=on_item, config=config,
+                  history=history_for(config), **enhance_options(args, config))
+    try:
+        if args.ray:
+            from engine.cluster import process_batch_ray
+            result = process_batch_ray(inputs, address=args.ray, weights_dir=config.WEIGHTS_DIR, **common)
+        else:
+            result = process_batch(inputs, model_manager=manager_for(config), **common)
+    except UserError as error:
+        items.close()
+        fail(str(error))
+        return EXIT_FAILED
     items.close()
     for item in result.items:
         if item.status == "failed":

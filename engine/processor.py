@@ -118,6 +118,11 @@ RECORDED_SETTINGS = ("tile", "auto_tile", "tile_pad", "fp32", "face_enhance", "f
                      "alpha_upsampler", "output_format", "quality", "gpu_id", "codec", "crf", "max_seconds")
 
 
+def job_settings(model_name: str | None, scale: float, options: dict[str, Any]) -> dict[str, Any]:
+    """The settings a history row keeps for a job."""
+    return {"model": model_name, "outscale": scale, **{k: v for k, v in options.items() if k in RECORDED_SETTINGS}}
+
+
 def recorded(kind: str):
     """Record each call of an entry point in the job history passed as `history=` (if any):
     its settings, model, device, times, output and status, failures included."""
@@ -128,8 +133,7 @@ def recorded(kind: str):
                 return function(source, model_name, scale, **kwargs)
             started = time.time()
             job_kind = kind if batch_id is None else "batch-item"
-            settings = {"model": model_name, "outscale": scale,
-                        **{k: v for k, v in kwargs.items() if k in RECORDED_SETTINGS}}
+            settings = job_settings(model_name, scale, kwargs)
             source_path = source if isinstance(source, (str, Path)) else None
             try:
                 result = function(source, model_name, scale, **kwargs)
