@@ -255,7 +255,7 @@ def prepare_faces(face_enhance: bool, face_options: Any, model_manager: ModelMan
 
 def describe_error(error: BaseException) -> str:
     """The one sentence a user reads for any failure (tracebacks go to the log)."""
-    if isinstance(error, UserError):
+    if isinstance(error, (UserError, OutputWriteError)):
         return str(error)
     if isinstance(error, MemoryError):
         return "The computer ran out of memory; use a smaller image, outscale or tile size."

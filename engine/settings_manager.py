@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.errors import InvalidInput
-from utils.files import write_text_atomic
+from utils.files import OutputWriteError, write_text_atomic
 
 log = logging.getLogger(__name__)
 SETTINGS_VERSION = 1
@@ -68,6 +69,20 @@ BUILTIN_PRESETS: dict[str, EnhanceSettings] = {
 }
 
 
+def backup(path: Path) -> None:
+    """Keep the current version as `<name>.bak`: a hard link, so it needs no disk space and the
+    atomic write that follows replaces only the live name."""
+    bak = path.with_name(path.name + ".bak")
+    staging = path.with_name(f".{path.name}.bak.part")
+    staging.unlink(missing_ok=True)
+    try:
+        os.link(path, staging)
+        os.replace(staging, bak)
+    except OSError as error:
+        staging.unlink(missing_ok=True)
+        raise OutputWriteError(bak, error) from error
+
+
 class SettingsManager:
     def __init__(self, settings_file: str | Path, presets_file: str | Path, backup_dir: str | Path | None = None,
                  defaults: EnhanceSettings | None = None):
@@ -105,7 +120,7 @@ class SettingsManager:
 
     def _write(self, path: Path, data: dict) -> None:
         if path.is_file():
-            shutil.copy2(path, path.with_name(path.name + ".bak"))
+            backup(path)
         write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
         self._cache[path] = data
 

@@ -83,3 +83,20 @@ def test_only_the_output_folder_is_served(server, weights_dir):
     served = config.OUTPUT_DIR / "probe.png"
     Image.new("RGB", (2, 2)).save(served)
     assert fetch_status(f"{url}/gradio_api/file={served}") == 200
+
+
+def test_process_batch_endpoint(client, tmp_path, skimage_dir):
+    from gradio_client import handle_file
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    summary, table, *_ = client.predict([handle_file(str(skimage_dir / "camera.png")), handle_file(str(broken))],
+                                        "", "realesr-animevideov3", 1, False, api_name="/process_batch")
+    assert "1 successful, 1 failed" in summary
+    rows = table["data"]
+    assert sorted(r[1] for r in rows) == ["failed", "ok"]
+
+
+def test_history_sees_the_jobs(server):
+    from engine.history import History
+    jobs = History(server[1].HISTORY_DB).jobs()
+    assert {"image", "batch-item"} <= {j.kind for j in jobs}

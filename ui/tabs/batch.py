@@ -47,9 +47,20 @@ def build(services: Services) -> None:
             output_dir = config.OUTPUT_DIR / (f"batch_{time.strftime('%Y%m%d')}" if resume_flag
                                               else f"batch_{time.strftime('%Y%m%d-%H%M%S')}")
             report = progress_adapter(progress)
+            current = {"index": 0, "total": len(inputs), "name": ""}
+
+            def on_item(done: int, total: int, name: str) -> None:
+                current.update(index=done, total=total, name=name)
+                report(done, total, f"image {min(done + 1, total)}/{total}: {name}")
+
+            def within_item(done: int, total: int, note: str) -> None:
+                # progress over items, refined by the tiles of the current one
+                fraction = current["index"] + (done / total if total else 0)
+                report(round(fraction * 100), current["total"] * 100,
+                       f"image {current['index'] + 1}/{current['total']}: {current['name']} ({note})")
             result = process_batch(inputs, model_manager=manager, config=config, output_dir=output_dir,
                                    model_name=model_name, outscale=float(scale), resume=bool(resume_flag),
-                                   make_zip=True, on_item=lambda d, t, n: report(d, t, f"image {d + 1}/{t}: {n}"),
+                                   make_zip=True, on_item=on_item, on_progress=within_item,
                                    should_cancel=cancel_token.is_set, history=services.history)
         except UserError as error:
             raise user_error(error) from None

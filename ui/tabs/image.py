@@ -1,6 +1,7 @@
 """Image tab: upload, analysis with recommendations, manual controls, enhance, before/after."""
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from utils.images import read_image, to_pil_preview
 from utils.validation import sanitize_filename
 
 DENOISE_MODEL = "realesr-general-x4v3"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -154,9 +156,12 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                 history=services.history)
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             raise user_error(error) from None
-        services.settings.save_settings(values_to_settings(  # remembered for the next start
-            [model_name, scale, tile_px, precision_value, face, restorer, fidelity, denoise_strength, alpha_mode,
-             fmt, quality_value]))
+        try:  # remembered for the next start; failing to remember must not fail the result
+            services.settings.save_settings(values_to_settings(
+                [model_name, scale, tile_px, precision_value, face, restorer, fidelity, denoise_strength, alpha_mode,
+                 fmt, quality_value]))
+        except OSError as error:
+            log.warning("could not save the last used settings: %s", error)
         return (str(result.output_path), slider_pair(result.original, result.image), result.metrics_table(),
                 f"**{result.status}.** Saved as `{result.output_path.name}`.")
 

@@ -31,14 +31,14 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
     def apply(name):
         try:
             preset = settings.get_preset(name)
-        except UserError as error:
+        except (UserError, OSError) as error:
             raise user_error(error) from None
         return [*settings_to_values(preset), gr.Tabs(selected="image"), f"Applied **{name}**."]
 
     def save(name, *values):
         try:
             settings.save_preset(name, values_to_settings(list(values)))
-        except UserError as error:
+        except (UserError, OSError) as error:
             raise user_error(error) from None
         name = " ".join(name.split())
         return gr.update(choices=settings.preset_names(), value=name), f"Saved **{name}**.", ""
@@ -46,7 +46,7 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
     def delete(name):
         try:
             settings.delete_preset(name)
-        except UserError as error:
+        except (UserError, OSError) as error:
             raise user_error(error) from None
         return gr.update(choices=settings.preset_names(), value="Photo"), f"Deleted **{name}**."
 
