@@ -113,6 +113,7 @@ class AppConfig:
     VERIFY_MODEL_CHECKSUMS: bool = _setting(True, _bool, "Check SHA256 of weight files before use")
     ALLOW_DOWNLOADS: bool = _setting(True, _bool, "Download missing weights from their official URLs")
     DOWNLOAD_TIMEOUT_S: float = _setting(60.0, _number(float, 1, 3600), "Network timeout of one download read")
+    MODEL_MIRROR: str = _setting("", _text, "Base URL of a mirror serving the official weight files by name; empty for the official releases")
     # Models and devices
     DEFAULT_MODEL: str = _setting("RealESRGAN_x4plus", _text, "Model used when none is chosen")
     DEVICE: str = _setting("auto", _device, "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")

@@ -28,7 +28,7 @@ def manager_for(config: AppConfig) -> ModelManager:
     return ModelManager(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
                         allow_downloads=config.ALLOW_DOWNLOADS, device=config.DEVICE,
                         max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
-                        download_timeout_s=config.DOWNLOAD_TIMEOUT_S)
+                        download_timeout_s=config.DOWNLOAD_TIMEOUT_S, mirror=config.MODEL_MIRROR)
 
 
 def fail(message: str) -> None:

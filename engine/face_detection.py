@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import torch
 
-from engine.registry import MODELS
 from engine.weights import load_state_dict, resolve_weights
 from utils.errors import UserError
 
@@ -100,7 +99,7 @@ class OpenCVDetector:
 
 def load_detector(model_manager, device: torch.device):
     """RetinaFace when its weights are on disk (or may be downloaded), else the OpenCV fallback."""
-    spec = MODELS["detection_Resnet50_Final"]
+    spec = model_manager.models["detection_Resnet50_Final"]
 
     def build():
         try:

@@ -13,7 +13,7 @@ from engine.face_alignment import FACE_SIZE, align_face, paste_face, soft_mask_f
 from engine.face_detection import DetectedFace, detect_faces, load_detector
 from engine.inference import CancelCheck, autocast_for, is_out_of_memory
 from engine.model_manager import LoadedModel, ModelManager
-from engine.registry import FACE_RESTORERS, MODELS
+from engine.registry import FACE_RESTORERS
 from engine.weights import load_state_dict, resolve_weights
 from utils.errors import Cancelled, InvalidInput, OutOfMemory
 from utils.gpu import GPUDetector
@@ -46,7 +46,7 @@ class FaceOptions:
 
 def require_restorer(model_manager: ModelManager, options: FaceOptions) -> None:
     """Fail early, before any upscaling, when the restorer's weights cannot be had."""
-    spec = MODELS[options.restorer]
+    spec = model_manager.models[options.restorer]
     resolve_weights(spec, model_manager.weights_dir, allow_download=model_manager.allow_downloads,
                     verify=model_manager.verify_checksums, timeout_s=model_manager.download_timeout_s)
 
@@ -57,7 +57,7 @@ def load_restorer(model_manager: ModelManager, options: FaceOptions, gpu_id: int
 
 def load_parser(model_manager: ModelManager, device: torch.device):
     """facexlib's ParseNet when its weights are in the weights directory, else None (square mask)."""
-    spec = MODELS["parsing_parsenet"]
+    spec = model_manager.models["parsing_parsenet"]
     path = model_manager.weights_dir / spec.filename
     if not path.is_file():
         return None

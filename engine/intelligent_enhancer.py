@@ -223,7 +223,7 @@ class IntelligentEnhancer:
                                  if settings["face_enhance"] else
                                  f"{faces} face(s) found in a drawing: face restoration is made for photos, so it stays off.")
             else:
-                spec = MODELS["GFPGANv1.4"]
+                spec = self.model_manager.models["GFPGANv1.4"] if self.model_manager else MODELS["GFPGANv1.4"]
                 reasoning.append(f"{faces} face(s) found; face enhancement needs {spec.filename} "
                                  f"({spec.url}) in the weights folder, or download it from the System tab.")
 

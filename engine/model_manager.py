@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -64,8 +64,10 @@ T = TypeVar("T")
 class ModelManager:
     def __init__(self, models_config: Mapping[str, ModelSpec] = MODELS, weights_dir: str | Path = "weights",
                  verify_checksums: bool = True, *, allow_downloads: bool = False, device: str = "auto",
-                 max_custom_model_bytes: int = 2 << 30, download_timeout_s: float = 60.0):
-        self.models = dict(models_config)
+                 max_custom_model_bytes: int = 2 << 30, download_timeout_s: float = 60.0, mirror: str = ""):
+        # A mirror serves the same files by name; checksums are unchanged.
+        self.models = {name: replace(spec, url=f"{mirror.rstrip('/')}/{spec.filename}") if mirror else spec
+                       for name, spec in models_config.items()}
         self.weights_dir = Path(weights_dir)
         self.verify_checksums = verify_checksums
         self.allow_downloads = allow_downloads

@@ -5,7 +5,6 @@ import shutil
 
 import gradio as gr
 
-from engine.registry import MODELS
 from ui.formatting import models_table, system_markdown
 from ui.services import Services, progress_adapter, user_error
 from utils.errors import UserError
@@ -44,10 +43,10 @@ def build(services: Services) -> None:
     def download(name, progress=gr.Progress()):
         if not name:
             raise gr.Error("Choose a model to download.")
-        if name not in MODELS:
+        if name not in manager.models:
             raise gr.Error("Unknown model.")
         try:
-            manager.resolve(MODELS[name], on_progress=progress_adapter(progress))
+            manager.resolve(manager.models[name], on_progress=progress_adapter(progress))
         except UserError as error:
             raise user_error(error) from None
         return (*snapshot(), f"Downloaded and verified **{name}**.")
