@@ -110,6 +110,8 @@ def test_unwritable_output_gives_one_sentence_and_no_file(tmp_path, app_config, 
     assert blocker.read_text().startswith("a file")
 
 
-def test_output_names_are_sanitized(app_config, manager, chelsea):
-    result = enhance(chelsea[:8, :8], app_config, manager, output_name="../../escape", suffix="../x")
-    assert result.output_path.parent == app_config.OUTPUT_DIR
+@pytest.mark.parametrize("name", ["../../escape", "/etc/passwd", "nul\x00byte", "..", "CON", "名前 ñ"])
+def test_output_names_are_sanitized(app_config, manager, chelsea, name):
+    result = enhance(chelsea[:8, :8], app_config, manager, output_name=name, suffix="../x")
+    assert result.output_path.parent == app_config.OUTPUT_DIR and result.output_path.is_file()
+    assert "\x00" not in result.output_path.name
