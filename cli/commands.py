@@ -57,14 +57,20 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 
 
 class TileBar:
-    """A tqdm bar over the tiles of the current image, on stderr."""
+    """A tqdm bar over the tiles (or frames) of the current job, on stderr, with the time left."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, unit: str = "tiles"):
         from tqdm import tqdm
-        self.bar = tqdm(total=0, desc=name, unit="tile", file=sys.stderr, leave=False,
+
+        from utils.progress import ProgressEstimate
+        self.bar = tqdm(total=0, desc=name, unit=unit[:-1], file=sys.stderr, leave=False,
                         disable=not sys.stderr.isatty())
+        self.estimate = ProgressEstimate(self.show, unit)
 
     def __call__(self, done: int, total: int, note: str) -> None:
+        self.estimate(done, total, note)
+
+    def show(self, done: int, total: int, note: str) -> None:
         if self.bar.total != total:
             self.bar.reset(total=total)
         self.bar.n = done
@@ -177,7 +183,7 @@ def cmd_analyze(args: argparse.Namespace, config: AppConfig) -> int:
 
 def cmd_video(args: argparse.Namespace, config: AppConfig) -> int:
     from engine.video import enhance_video_direct
-    bar = TileBar(Path(args.input).name)
+    bar = TileBar(Path(args.input).name, "frames")
     try:
         result = enhance_video_direct(
             args.input, args.model, args.outscale, model_manager=manager_for(config), config=config,

@@ -14,6 +14,7 @@ from engine.intelligent_enhancer import IntelligentEnhancer
 from engine.model_manager import ModelManager
 from engine.processor import describe_error
 from engine.settings_manager import EnhanceSettings, SettingsManager
+from utils.progress import ProgressEstimate
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,9 @@ def user_error(error: BaseException) -> gr.Error:
     return gr.Error(html.escape(describe_error(error)), print_exception=False)
 
 
-def progress_adapter(progress: gr.Progress):
+def progress_adapter(progress: gr.Progress, unit: str = "tiles"):
     def report(done: int, total: int, note: str) -> None:
         progress((done, max(total, 1)), desc=note)
-    return report
+    return ProgressEstimate(report, unit)
 
 

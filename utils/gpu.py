@@ -11,6 +11,8 @@ from pathlib import Path
 import psutil
 import torch
 
+from utils.errors import InvalidInput
+
 log = logging.getLogger(__name__)
 GIB = 1024 ** 3
 
@@ -63,17 +65,17 @@ def choose_device(preference: str = "auto", gpu_id: int | None = None, fp32: boo
         pref = f"cuda:{gpu_id}"
     if pref.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError("CUDA was requested but no CUDA GPU is available; use device 'cpu' or 'auto'.")
+            raise InvalidInput("CUDA was requested but no CUDA GPU is available; use device 'cpu' or 'auto'.")
         index = int(pref.split(":")[1]) if ":" in pref else 0
         if index >= torch.cuda.device_count():
-            raise RuntimeError(f"GPU {index} does not exist; this machine has {torch.cuda.device_count()} GPU(s).")
+            raise InvalidInput(f"GPU {index} does not exist; this machine has {torch.cuda.device_count()} GPU(s).")
         return DeviceChoice(torch.device("cuda", index), "fp32" if fp32 else "fp16",
                             f"CUDA GPU {index}: {torch.cuda.get_device_name(index)}")
     if pref == "auto" and torch.cuda.is_available():
         return choose_device("cuda:0", None, fp32)
     if pref == "mps" or (pref == "auto" and torch.backends.mps.is_available()):
         if not torch.backends.mps.is_available():
-            raise RuntimeError("Apple MPS was requested but is not available; use device 'cpu' or 'auto'.")
+            raise InvalidInput("Apple MPS was requested but is not available; use device 'cpu' or 'auto'.")
         return DeviceChoice(torch.device("mps"), "fp32" if fp32 else "fp16", "Apple Silicon GPU (MPS)")
     precision = "bf16" if (cpu_supports_bf16() and not fp32) else "fp32"
     return DeviceChoice(torch.device("cpu"), precision, f"CPU: {cpu_model_name()}")

@@ -46,7 +46,7 @@ def build(services: Services) -> None:
                 raise gr.Error("Add images or name a folder first.")
             output_dir = config.OUTPUT_DIR / (f"batch_{time.strftime('%Y%m%d')}" if resume_flag
                                               else f"batch_{time.strftime('%Y%m%d-%H%M%S')}")
-            report = progress_adapter(progress)
+            report = progress_adapter(progress, "images")
             current = {"index": 0, "total": len(inputs), "name": ""}
 
             def on_item(done: int, total: int, name: str) -> None:

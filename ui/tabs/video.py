@@ -44,7 +44,7 @@ def build(services: Services) -> None:
                 path, model_name, float(scale), model_manager=manager, config=config, output_dir=config.OUTPUT_DIR,
                 output_name=f"{sanitize_filename(Path(path).stem)}_{time.strftime('%Y%m%d-%H%M%S')}",
                 codec=codec_name, crf=int(quality), max_seconds=float(seconds) if seconds else None,
-                on_progress=progress_adapter(progress), should_cancel=cancel_token.is_set, history=services.history)
+                on_progress=progress_adapter(progress, "frames"), should_cancel=cancel_token.is_set, history=services.history)
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             raise user_error(error) from None
         share = 100 * (video.decode_seconds + video.encode_seconds) / max(video.seconds, 1e-9)
