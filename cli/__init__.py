@@ -82,6 +82,7 @@ def add_enhance_flags(parser: argparse.ArgumentParser) -> None:
                         help="output format; auto keeps the input's (png for alpha or 16-bit)")
     parser.add_argument("--quality", type=int, default=95, help="jpg/webp quality, 1 to 100")
     parser.add_argument("--suffix", default="out", help="output name suffix (default out)")
+    parser.add_argument("--strip-metadata", action="store_true", help="drop EXIF and the ICC profile (privacy)")
     parser.add_argument("-g", "--gpu-id", type=int, default=None, help="GPU to use (0 is the first)")
 
 

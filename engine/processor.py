@@ -115,7 +115,8 @@ def tile_setting(tile: int | None, auto_tile: bool) -> int | None:
 
 
 RECORDED_SETTINGS = ("tile", "auto_tile", "tile_pad", "fp32", "face_enhance", "face_options", "denoise_strength",
-                     "alpha_upsampler", "output_format", "quality", "gpu_id", "codec", "crf", "max_seconds")
+                     "alpha_upsampler", "output_format", "quality", "gpu_id", "strip_metadata", "codec", "crf",
+                     "max_seconds")
 
 
 def job_settings(model_name: str | None, scale: float, options: dict[str, Any]) -> dict[str, Any]:
@@ -159,11 +160,13 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
                          face_enhance: bool = False, face_options: Any = None, denoise_strength: float = 0.5,
                          alpha_upsampler: str = "realesrgan", output_format: str = "auto", quality: int = 95,
                          gpu_id: int | None = None, on_progress: ProgressFn | None = None,
-                         should_cancel: CancelCheck | None = None, save: bool = True,
+                         should_cancel: CancelCheck | None = None, save: bool = True, strip_metadata: bool = False,
                          **unused: Any) -> EnhanceResult:
     """Upscale one image and (when `save`) write it to `output_dir/<stem>_<suffix>.<ext>` atomically.
 
     `scale` is the outscale, 1..8. `tile` 0 with `auto_tile` picks a tile size from free memory.
+    The ICC profile and EXIF (orientation reset, since it was applied) are kept unless
+    `strip_metadata`.
     Raises a `UserError` subclass with a one-sentence message for anything the user can fix.
     """
     started = time.perf_counter()
@@ -223,7 +226,9 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
         stem = sanitize_filename(output_name or (source.stem if source else "image"))
         output_path = Path(output_dir) / f"{stem}_{sanitize_filename(suffix, 'out')}.{fmt}"  # type: ignore[arg-type]
         try:
-            save_image(output_path, pixels, fmt, quality=quality, icc_profile=decoded.icc_profile)  # type: ignore[arg-type]
+            save_image(output_path, pixels, fmt, quality=quality,  # type: ignore[arg-type]
+                       icc_profile=None if strip_metadata else decoded.icc_profile,
+                       exif=None if strip_metadata else decoded.exif)
         except OutputWriteError as error:
             raise OutputError(str(error)) from None
         output_bytes = output_path.stat().st_size

@@ -9,6 +9,7 @@ import io
 import logging
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,7 @@ class DecodedImage:
     format: str  # "PNG", "JPEG", ...
     icc_profile: bytes | None = None
     frames: int = 1  # >1: an animation; its first frame is used
+    exif: bytes | None = None  # with the orientation reset to normal, since it has been applied
 
     @property
     def height(self) -> int:
@@ -100,10 +102,7 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int | None = N
         fmt = im.format or "?"
         frames = getattr(im, "n_frames", 1)
         icc = im.info.get("icc_profile")
-        try:
-            orientation = im.getexif().get(0x0112, 1)
-        except Exception:  # a broken EXIF block must not stop an otherwise good image
-            orientation = 1
+        orientation, exif = read_exif(im)
         try:
             if _is_16bit_color(data, im):
                 pixels = _decode_with_opencv(data)
@@ -116,7 +115,20 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int | None = N
             raise InvalidInput(f"{name} is damaged or truncated and cannot be decoded; "
                                "re-export or re-download it.") from None
     pixels = apply_orientation(pixels, orientation)
-    return DecodedImage(np.ascontiguousarray(pixels), fmt, icc, frames)
+    return DecodedImage(np.ascontiguousarray(pixels), fmt, icc, frames, exif)
+
+
+def read_exif(im: Image.Image) -> tuple[int, bytes | None]:
+    """(orientation 1..8, the EXIF block with its orientation reset to 1, or None)."""
+    try:
+        exif = im.getexif()
+        orientation = int(exif.get(0x0112, 1) or 1)
+        if not exif:
+            return orientation, None
+        exif[0x0112] = 1
+        return orientation, exif.tobytes()
+    except Exception:  # a broken EXIF block must not stop an otherwise good image
+        return 1, None
 
 
 def _is_16bit_color(data: bytes, im: Image.Image) -> bool:
@@ -210,15 +222,16 @@ def flatten_alpha(pixels: np.ndarray, background: int = 255) -> np.ndarray:
 
 
 def encode_image(pixels: np.ndarray, fmt: OutputFormat, *, quality: int = 95,
-                 icc_profile: bytes | None = None) -> bytes:
-    """Encode to PNG (8 or 16 bit, any channel layout), JPEG or WebP (8 bit; alpha kept in WebP)."""
+                 icc_profile: bytes | None = None, exif: bytes | None = None) -> bytes:
+    """Encode to PNG (8 or 16 bit, any channel layout), JPEG or WebP (8 bit; alpha kept in WebP),
+    carrying the ICC profile and EXIF block when given."""
     fmt = fmt.lower()  # type: ignore[assignment]
     if fmt == "jpeg":
         fmt = "jpg"
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInput(f"Output format {fmt!r} is not supported; use png, jpg or webp.")
     if fmt == "png":
-        return _encode_png(pixels, icc_profile)
+        return _encode_png(pixels, icc_profile, exif)
     if fmt == "webp" and max(pixels.shape[:2]) > WEBP_MAX_SIDE:
         raise InvalidInput(f"WebP cannot hold an image of {pixels.shape[1]}x{pixels.shape[0]} "
                            f"(at most {WEBP_MAX_SIDE} px a side); choose png or a smaller outscale.")
@@ -233,6 +246,8 @@ def encode_image(pixels: np.ndarray, fmt: OutputFormat, *, quality: int = 95,
     options = {"quality": int(quality)}
     if icc_profile:
         options["icc_profile"] = icc_profile
+    if exif:
+        options["exif"] = exif
     if fmt == "jpg":
         Image.fromarray(pixels, mode).save(buffer, "JPEG", subsampling=0 if quality >= 90 else 2, **options)
     else:
@@ -240,9 +255,9 @@ def encode_image(pixels: np.ndarray, fmt: OutputFormat, *, quality: int = 95,
     return buffer.getvalue()
 
 
-def _encode_png(pixels: np.ndarray, icc_profile: bytes | None) -> bytes:
+def _encode_png(pixels: np.ndarray, icc_profile: bytes | None, exif: bytes | None = None) -> bytes:
     if pixels.ndim == 3 and pixels.shape[2] == 2:
-        if pixels.dtype == np.uint8 and not icc_profile:
+        if pixels.dtype == np.uint8 and not icc_profile and not exif:
             buffer = io.BytesIO()
             Image.fromarray(pixels, "LA").save(buffer, "PNG", compress_level=6)
             return buffer.getvalue()
@@ -254,23 +269,26 @@ def _encode_png(pixels: np.ndarray, icc_profile: bytes | None) -> bytes:
     ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise InvalidInput("The result could not be encoded as PNG.")
-    data = encoded.tobytes()
-    return _png_with_icc(data, icc_profile) if icc_profile else data
+    chunks = []
+    if icc_profile:
+        chunks.append((b"iCCP", b"icc\x00\x00" + zlib.compress(icc_profile)))
+    if exif:
+        chunks.append((b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+    return _png_with_chunks(encoded.tobytes(), chunks)
 
 
-def _png_with_icc(png: bytes, icc_profile: bytes) -> bytes:
-    """Insert an iCCP chunk right after IHDR (OpenCV cannot write one)."""
-    import zlib
-    body = b"icc\x00\x00" + zlib.compress(icc_profile)
-    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body) & 0xFFFFFFFF)
+def _png_with_chunks(png: bytes, chunks: list[tuple[bytes, bytes]]) -> bytes:
+    """Insert chunks right after IHDR (OpenCV writes neither iCCP nor eXIf)."""
     ihdr_end = 8 + 4 + 4 + 13 + 4
-    return png[:ihdr_end] + chunk + png[ihdr_end:]
+    extra = b"".join(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+                     for kind, body in chunks)
+    return png[:ihdr_end] + extra + png[ihdr_end:]
 
 
 def save_image(path: str | Path, pixels: np.ndarray, fmt: OutputFormat, *, quality: int = 95,
-               icc_profile: bytes | None = None) -> Path:
+               icc_profile: bytes | None = None, exif: bytes | None = None) -> Path:
     """Encode, then write atomically: the final name only ever holds a complete file."""
-    data = encode_image(pixels, fmt, quality=quality, icc_profile=icc_profile)
+    data = encode_image(pixels, fmt, quality=quality, icc_profile=icc_profile, exif=exif)
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
