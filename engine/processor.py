@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from engine.inference import CancelCheck
-from engine.model_manager import LoadedModel, ModelManager
+from engine.model_manager import ModelManager
 from engine.upscale import ALPHA_UPSAMPLERS, UpscaleOptions, check_outscale, output_size, upscale_pixels
 from utils.errors import Cancelled, InvalidInput, OutputError, UserError
 from utils.files import OutputWriteError
