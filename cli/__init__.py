@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("input_dir", metavar="IN_DIR", type=Path)
     add_enhance_flags(batch)
     batch.add_argument("--resume", action="store_true", help="skip images whose output already exists")
+    batch.add_argument("-r", "--recursive", action="store_true",
+                       help="include subfolders, mirroring the folder tree under the output folder")
+    batch.add_argument("--name-template", help="output names, e.g. '{stem}_{model}_{scale}.{ext}' "
+                       "(placeholders {stem} {model} {scale} {ext} {date})")
+    batch.add_argument("--keep-name", action="store_true", help="keep the original file name")
+    batch.add_argument("--no-overwrite", action="store_true", help="never replace a file: add ' (2)' instead")
     batch.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                        help="distribute over a Ray cluster (a local one when no address is given)")
 

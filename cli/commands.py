@@ -115,10 +115,11 @@ def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
 
 def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
     from engine.batch import images_in, process_batch
+    from engine.naming import KEEP_NAME_TEMPLATE
     if not args.input_dir.is_dir():
         fail(f"{args.input_dir} is not a folder.")
         return EXIT_FAILED
-    inputs = images_in(args.input_dir)
+    inputs = images_in(args.input_dir, recursive=args.recursive)
     if not inputs:
         fail(f"{args.input_dir} has no images (PNG, JPEG, WebP, BMP, TIFF or GIF).")
         return EXIT_FAILED
@@ -128,9 +129,11 @@ def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
     def on_item(done: int, total: int, name: str) -> None:
         items.n = done
         items.set_postfix_str(name)
+    template = KEEP_NAME_TEMPLATE if args.keep_name else args.name_template
     common = dict(output_dir=args.output or config.OUTPUT_DIR, model_name=args.model or config.DEFAULT_MODEL,
                   outscale=args.outscale, suffix=args.suffix, resume=args.resume, on_item=on_item, config=config,
-                  history=history_for(config), **enhance_options(args, config))
+                  history=history_for(config), name_template=template, overwrite=not args.no_overwrite,
+                  input_root=args.input_dir if args.recursive else None, **enhance_options(args, config))
     try:
         if args.ray:
             from engine.cluster import process_batch_ray

@@ -62,8 +62,13 @@ def folder_inside(root: Path, requested: str | Path) -> Path:
     return candidate
 
 
-def images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in ACCEPTED_EXTENSIONS)
+def images_in(folder: Path, recursive: bool = False) -> list[Path]:
+    """Image files in `folder` (and its subfolders when `recursive`), sorted; links are not followed
+    out of the tree."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    root = folder.resolve()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in ACCEPTED_EXTENSIONS
+                  and p.resolve().is_relative_to(root))
 
 
 def expected_output(output_dir: Path, source: Path, suffix: str) -> list[Path]:
@@ -74,10 +79,12 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
                   model_name: str | None = None, outscale: float = 4, suffix: str = "out", resume: bool = False,
                   make_zip: bool = False, on_item: ItemProgress | None = None,
                   on_progress: Callable[[int, int, str], None] | None = None,
-                  should_cancel: CancelCheck | None = None, history=None, **enhance_options: Any) -> BatchResult:
+                  should_cancel: CancelCheck | None = None, history=None, input_root: str | Path | None = None,
+                  **enhance_options: Any) -> BatchResult:
     """Enhance each input with the same settings; failures are recorded and the batch goes on.
     With `resume`, items whose output already exists are skipped. Cancelling stops between items
-    (the current item's output is never half-written)."""
+    (the current item's output is never half-written). With `input_root`, each output goes to the
+    same relative folder under `output_dir` as its input under `input_root` (a mirrored tree)."""
     output_dir = Path(output_dir)
     batch_id = time.strftime("%Y%m%d-%H%M%S-") + f"{time.time_ns() % 1_000_000:06d}"
     items: list[BatchItem] = []
@@ -88,14 +95,15 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
             break
         if on_item:
             on_item(index, total, source.name)
-        done = expected_output(output_dir, source, suffix) if resume else []
+        target_dir = output_dir / source.parent.relative_to(input_root) if input_root else output_dir
+        done = expected_output(target_dir, source, suffix) if resume else []
         if done:
             items.append(BatchItem(source, "skipped", done[0]))
             continue
         started = time.perf_counter()
         try:
             result = enhance_image_direct(source, model_name, outscale, model_manager=model_manager, config=config,
-                                          output_dir=output_dir, suffix=suffix, on_progress=on_progress,
+                                          output_dir=target_dir, suffix=suffix, on_progress=on_progress,
                                           should_cancel=should_cancel, history=history, batch_id=batch_id,
                                           **enhance_options)
             items.append(BatchItem(source, "ok", result.output_path, seconds=time.perf_counter() - started))

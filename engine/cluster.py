@@ -63,7 +63,7 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
                       output_dir: str | Path, model_name: str, outscale: float = 4, suffix: str = "out",
                       config: Any = None, resume: bool = False, make_zip: bool = False, history=None,
                       on_item=None, should_cancel: CancelCheck | None = None, workers: int | None = None,
-                      **options: Any) -> BatchResult:
+                      input_root: str | Path | None = None, **options: Any) -> BatchResult:
     ray = connect(address)
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
@@ -82,11 +82,12 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
     def submit(worker) -> bool:
         while queue:
             index, source = queue.pop(0)
-            done = expected_output(output_dir, source, suffix) if resume else []
+            target_dir = output_dir / source.parent.relative_to(input_root) if input_root else output_dir
+            done = expected_output(target_dir, source, suffix) if resume else []
             if done:
                 items[index] = BatchItem(source, "skipped", done[0])
                 continue
-            ref = worker.enhance.remote(str(source), model_name, outscale, str(output_dir), suffix, options)
+            ref = worker.enhance.remote(str(source), model_name, outscale, str(target_dir), suffix, options)
             pending[ref] = (index, source, worker)
             return True
         return False

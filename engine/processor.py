@@ -15,6 +15,7 @@ from PIL import Image
 
 from engine.inference import CancelCheck
 from engine.model_manager import ModelManager
+from engine.naming import check_template, render_name, unused_path
 from engine.upscale import ALPHA_UPSAMPLERS, UpscaleOptions, check_outscale, output_size, upscale_pixels
 from utils.errors import Cancelled, InvalidInput, OutputError, UserError
 from utils.files import OutputWriteError
@@ -116,7 +117,7 @@ def tile_setting(tile: int | None, auto_tile: bool) -> int | None:
 
 RECORDED_SETTINGS = ("tile", "auto_tile", "tile_pad", "fp32", "face_enhance", "face_options", "denoise_strength",
                      "alpha_upsampler", "output_format", "quality", "gpu_id", "strip_metadata", "codec", "crf",
-                     "max_seconds")
+                     "max_seconds", "name_template", "overwrite")
 
 
 def job_settings(model_name: str | None, scale: float, options: dict[str, Any]) -> dict[str, Any]:
@@ -161,12 +162,14 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
                          alpha_upsampler: str = "realesrgan", output_format: str = "auto", quality: int = 95,
                          gpu_id: int | None = None, on_progress: ProgressFn | None = None,
                          should_cancel: CancelCheck | None = None, save: bool = True, strip_metadata: bool = False,
+                         name_template: str | None = None, overwrite: bool = True,
                          **unused: Any) -> EnhanceResult:
     """Upscale one image and (when `save`) write it to `output_dir/<stem>_<suffix>.<ext>` atomically.
 
     `scale` is the outscale, 1..8. `tile` 0 with `auto_tile` picks a tile size from free memory.
     The ICC profile and EXIF (orientation reset, since it was applied) are kept unless
-    `strip_metadata`.
+    `strip_metadata`. `name_template` ({stem}, {model}, {scale}, {ext}, {date}) replaces the
+    `<stem>_<suffix>.<ext>` name; with `overwrite=False` an existing file gets a " (2)" twin.
     Raises a `UserError` subclass with a one-sentence message for anything the user can fix.
     """
     started = time.perf_counter()
@@ -180,6 +183,8 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
     if not 1 <= int(quality) <= 100:
         raise InvalidInput(f"Quality {quality} is out of range; use 1 to 100.")
     tile_px = tile_setting(tile, auto_tile)
+    if name_template:
+        check_template(name_template)
 
     decoded, source, source_bytes = load_input(image, limits)
     out_w, out_h = output_size(decoded.width, decoded.height, outscale)
@@ -224,7 +229,13 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
     output_path, output_bytes = None, None
     if save:
         stem = sanitize_filename(output_name or (source.stem if source else "image"))
-        output_path = Path(output_dir) / f"{stem}_{sanitize_filename(suffix, 'out')}.{fmt}"  # type: ignore[arg-type]
+        if name_template:
+            name = render_name(name_template, stem=stem, model=model.name, scale=outscale, ext=fmt)
+        else:
+            name = f"{stem}_{sanitize_filename(suffix, 'out')}.{fmt}"
+        output_path = Path(output_dir) / name  # type: ignore[arg-type]
+        if not overwrite:
+            output_path = unused_path(output_path)
         try:
             save_image(output_path, pixels, fmt, quality=quality,  # type: ignore[arg-type]
                        icc_profile=None if strip_metadata else decoded.icc_profile,

@@ -1,0 +1,66 @@
+"""Folder trees mirrored under the output folder, names from templates, never overwrite."""
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from engine.batch import images_in, process_batch
+from engine.naming import check_template, render_name, unused_path
+from utils.errors import InvalidInput
+
+from .conftest import ROOT
+
+
+@pytest.fixture
+def tree(tmp_path, chelsea):
+    root = tmp_path / "photos"
+    for rel in ("a.png", "1998/b.png", "1998/summer/c.jpg", "1998/summer/notes.txt"):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".txt":
+            path.write_text("not an image")
+        else:
+            Image.fromarray(chelsea[:16, :24]).save(path)
+    return root
+
+
+def test_render_and_check_templates():
+    assert render_name("{stem}_{model}_{scale}.{ext}", stem="cat", model="custom/my 2x", scale=2.5,
+                       ext="png") == "cat_custom-my 2x_2.5x.png"
+    assert render_name("../../{stem}.{ext}", stem="cat", model="m", scale=4, ext="jpg") == "cat.jpg"
+    with pytest.raises(InvalidInput, match="{size}"):
+        check_template("{stem}_{size}.{ext}")
+    with pytest.raises(InvalidInput, match="{ext}"):
+        check_template("{stem}.png")
+
+
+def test_unused_path(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"1")
+    (tmp_path / "x (2).png").write_bytes(b"2")
+    assert unused_path(tmp_path / "x.png").name == "x (3).png"
+    assert unused_path(tmp_path / "y.png").name == "y.png"
+
+
+def test_tree_is_mirrored_with_templates(tree, tmp_path, manager):
+    inputs = images_in(tree, recursive=True)
+    assert [p.relative_to(tree).as_posix() for p in inputs] == ["1998/b.png", "1998/summer/c.jpg", "a.png"]
+    out = tmp_path / "out"
+    result = process_batch(inputs, model_manager=manager, output_dir=out, model_name="realesr-animevideov3",
+                           outscale=2, input_root=tree, name_template="{stem}_{scale}.{ext}")
+    assert result.failed == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["1998/b_2x.png", "1998/summer/c_2x.jpg", "a_2x.png"]
+    again = process_batch(inputs, model_manager=manager, output_dir=out, model_name="realesr-animevideov3",
+                          outscale=2, input_root=tree, name_template="{stem}_{scale}.{ext}", overwrite=False)
+    assert sorted(i.output_path.name for i in again.items) == ["a_2x (2).png", "b_2x (2).png", "c_2x (2).jpg"]
+
+
+def test_cli_recursive_keep_name(tree, tmp_path, cli_env):
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "batch", str(tree), "-o", str(out), "-r",
+                             "--keep-name", "-n", "realesr-animevideov3", "-s", "1"], env=cli_env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "1998/b.png", "1998/summer/c.jpg", "a.png"]
