@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                        help="distribute over a Ray cluster (a local one when no address is given)")
 
+    compare = commands.add_parser("compare", help="run several models on one region and make a labelled grid")
+    compare.add_argument("image", type=Path)
+    compare.add_argument("-o", "--output", type=Path, help="output folder (default REALESRGAN_OUTPUT_DIR)")
+    compare.add_argument("-m", "--models", nargs="+", help="models to compare (default: every available one)")
+    compare.add_argument("--region", help="X,Y,WIDTH,HEIGHT in input pixels (default: the centre 256x256)")
+
     analyze = commands.add_parser("analyze", help="print recommended settings for an image as JSON")
     analyze.add_argument("image", type=Path)
 

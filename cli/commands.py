@@ -37,7 +37,7 @@ def fail(message: str) -> None:
 
 def run_command(args: argparse.Namespace, config: AppConfig, parser: argparse.ArgumentParser) -> int:
     commands = {"upscale": cmd_upscale, "batch": cmd_batch, "video": cmd_video, "analyze": cmd_analyze,
-                "history": cmd_history, "models": cmd_models}
+                "history": cmd_history, "models": cmd_models, "compare": cmd_compare}
     if args.command not in commands:
         parser.print_help()
         return EXIT_USAGE
@@ -166,6 +166,39 @@ def cmd_history(args: argparse.Namespace, config: AppConfig) -> int:
         print("  ".join(cell[:40].ljust(width) for cell, width in zip(row, widths)).rstrip())
     if not jobs:
         print("no jobs recorded yet")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace, config: AppConfig) -> int:
+    from engine.compare import compare_models, comparison_grid
+    from utils.images import read_image, save_image
+    manager = manager_for(config)
+    names = args.models or [r.name for r in manager.list_models(("upscaler",)) if r.available]
+    output_dir = args.output or config.OUTPUT_DIR
+    try:
+        region = tuple(int(v) for v in args.region.split(",")) if args.region else None
+        if region is not None and len(region) != 4:
+            raise ValueError
+    except ValueError:
+        fail("--region must be X,Y,WIDTH,HEIGHT, four whole numbers.")
+        return EXIT_USAGE
+    try:
+        pixels = read_image(args.image, max_bytes=config.MAX_IMAGE_BYTES, max_pixels=config.MAX_IMAGE_PIXELS).pixels
+        crop, results = compare_models(pixels, names, model_manager=manager, region=region,
+                                       on_progress=TileBar(args.image.name, "models"))
+        grid = save_image(output_dir / f"{args.image.stem}_compare.png", comparison_grid(crop, results), "png")
+        for r in results:
+            if r.image is not None:
+                save_image(output_dir / f"{args.image.stem}_{r.model.replace('/', '-')}.png", r.image, "png")
+    except UserError as error:
+        fail(str(error))
+        return EXIT_FAILED
+    except OSError as error:
+        fail(describe_error(error))
+        return EXIT_FAILED
+    for r in results:
+        print(f"{r.model:<28} {f'{r.seconds:.2f} s' if r.image is not None else r.error}")
+    print(grid)
     return EXIT_OK
 
 

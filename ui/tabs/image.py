@@ -111,6 +111,8 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
             with gr.Row():
                 enhance_button = gr.Button("Enhance", variant="primary", elem_id="enhance")
                 cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
+    from ui.tabs import compare
+    compare.build(services, upload, model)
     status = gr.Markdown(elem_id="status")
     slider = gr.ImageSlider(label="Before / after", type="pil", format="png", interactive=False,
                             elem_id="result-slider", max_height=720)
