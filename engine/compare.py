@@ -12,7 +12,7 @@ from engine.model_manager import ModelManager
 from engine.processor import DEFAULT_PAD_PX
 from engine.upscale import UpscaleOptions, upscale_pixels
 from utils.errors import Cancelled, InvalidInput, UserError
-from utils.images import resize, to_8bit
+from utils.images import resize, to_rgb8
 
 DEFAULT_REGION_PX = 256
 CELL_PX = 384
@@ -67,22 +67,15 @@ def compare_models(pixels: np.ndarray, model_names: list[str], *, model_manager:
     return crop, results
 
 
-def as_rgb(pixels: np.ndarray) -> np.ndarray:
-    pixels = to_8bit(pixels)
-    if pixels.ndim == 2:
-        return np.repeat(pixels[..., None], 3, axis=2)
-    return np.ascontiguousarray(pixels[..., :3]) if pixels.shape[2] >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
-
-
 def comparison_grid(crop: np.ndarray, results: list[Comparison], cell_px: int = CELL_PX) -> np.ndarray:
     """Input (nearest-neighbour enlarged) then each model, side by side in rows of 3, labelled."""
-    cells = [(as_rgb(cv2.resize(as_rgb(crop), (cell_px, cell_px), interpolation=cv2.INTER_NEAREST)), "input")]
+    cells = [(to_rgb8(cv2.resize(to_rgb8(crop), (cell_px, cell_px), interpolation=cv2.INTER_NEAREST)), "input")]
     for r in results:
         if r.image is None:
             cell = np.full((cell_px, cell_px, 3), 40, np.uint8)
             label = f"{r.model}: not available"
         else:
-            cell = as_rgb(resize(r.image, cell_px, cell_px))
+            cell = to_rgb8(resize(r.image, cell_px, cell_px))
             label = f"{r.model}  {r.seconds:.2f} s"
         cells.append((cell, label))
     columns = min(3, len(cells))

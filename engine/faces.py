@@ -17,7 +17,7 @@ from engine.registry import FACE_RESTORERS
 from engine.weights import load_state_dict, resolve_weights
 from utils.errors import Cancelled, InvalidInput, OutOfMemory
 from utils.gpu import GPUDetector
-from utils.images import resize, to_8bit
+from utils.images import resize, to_rgb8
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +103,6 @@ def select_faces(faces: list[DetectedFace], options: FaceOptions, height: int, w
     return faces[: options.max_faces]
 
 
-def as_rgb8(pixels: np.ndarray) -> np.ndarray:
-    pixels = to_8bit(pixels)
-    if pixels.ndim == 2:
-        return np.repeat(pixels[..., None], 3, axis=2)
-    if pixels.shape[2] in (1, 2):
-        return np.repeat(pixels[..., :1], 3, axis=2)
-    return np.ascontiguousarray(pixels[..., :3])
-
-
 def restore_faces(original: np.ndarray, upscaled: np.ndarray, *, model_manager: ModelManager,
                   gpu_id: int | None = None, options: FaceOptions | None = None,
                   should_cancel: CancelCheck | None = None) -> tuple[np.ndarray, int]:
@@ -120,7 +111,7 @@ def restore_faces(original: np.ndarray, upscaled: np.ndarray, *, model_manager: 
     options = (options or FaceOptions()).checked()
     require_restorer(model_manager, options)
     model = load_restorer(model_manager, options, gpu_id)
-    rgb = as_rgb8(original)
+    rgb = to_rgb8(original)
     detector = load_detector(model_manager, model.device)
     faces = select_faces(detect_faces(detector, rgb), options, *rgb.shape[:2])
     parser = load_parser(model_manager, model.device)
@@ -154,7 +145,7 @@ def restore_aligned_face(face: np.ndarray, *, model_manager: ModelManager, gpu_i
     options = (options or FaceOptions(aligned=True)).checked()
     require_restorer(model_manager, options)
     model = load_restorer(model_manager, options, gpu_id)
-    rgb = as_rgb8(face)
+    rgb = to_rgb8(face)
     height, width = rgb.shape[:2]
     crop = resize(rgb, FACE_SIZE, FACE_SIZE)
     restored = blend_fidelity(run_restorer(model, crop), crop, options.fidelity)

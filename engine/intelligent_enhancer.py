@@ -28,7 +28,7 @@ from engine.registry import MODELS
 from engine.tiling import auto_tile_px
 from engine.upscale import BYTES_PER_INPUT_PIXEL, CPU_MAX_TILE_PX, DEFAULT_BYTES_PER_INPUT_PIXEL
 from utils.gpu import free_memory_bytes
-from utils.images import read_image, to_8bit
+from utils.images import read_image, to_rgb8
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,7 @@ def as_rgb8(image: Any) -> np.ndarray:
     elif isinstance(image, Image.Image):
         from utils.images import pillow_to_array
         image = pillow_to_array(image)
-    pixels = to_8bit(np.asarray(image))
-    if pixels.ndim == 2:
-        return np.repeat(pixels[..., None], 3, axis=2)
-    if pixels.shape[2] in (1, 2):
-        return np.repeat(pixels[..., :1], 3, axis=2)
-    return np.ascontiguousarray(pixels[..., :3])
+    return to_rgb8(image)
 
 
 def downscaled(rgb: np.ndarray, side: int) -> np.ndarray:

@@ -135,8 +135,8 @@ def test_labelled_photos_through_the_processor(face_manager, tmp_path, name, exp
     found = int(faced.metrics["faces"])
     assert found >= max(1, expected_faces - 2)
     from engine.face_detection import OpenCVDetector, detect_faces
-    from engine.faces import as_rgb8
-    boxes = [f.box for f in detect_faces(OpenCVDetector(), as_rgb8(read_image(TESTDATA / name).pixels))]
+    from utils.images import to_rgb8
+    boxes = [f.box for f in detect_faces(OpenCVDetector(), to_rgb8(read_image(TESTDATA / name).pixels))]
     # Faces are pasted within their aligned square, which reaches beyond the detector's box.
     grown = [(x0 - (x1 - x0), y0 - (y1 - y0), x1 + (x1 - x0), y1 + (y1 - y0)) for x0, y0, x1, y1 in boxes]
     assert changed_outside(faced.image, plain.image, grown, 2.0) == 0

@@ -210,6 +210,16 @@ def to_8bit(pixels: np.ndarray) -> np.ndarray:
     return np.rint(pixels.astype(np.float32) / 257.0).astype(np.uint8)
 
 
+def to_rgb8(pixels: np.ndarray) -> np.ndarray:
+    """8-bit RGB from any layout: gray widened to 3 channels, alpha dropped."""
+    pixels = to_8bit(np.asarray(pixels))
+    if pixels.ndim == 2:
+        return np.repeat(pixels[..., None], 3, axis=2)
+    if pixels.shape[2] in (1, 2):
+        return np.repeat(pixels[..., :1], 3, axis=2)
+    return np.ascontiguousarray(pixels[..., :3])
+
+
 def flatten_alpha(pixels: np.ndarray, background: int = 255) -> np.ndarray:
     """Composite gray+alpha or RGBA on a plain background (for formats without alpha)."""
     if pixels.ndim == 2 or pixels.shape[2] in (1, 3):
