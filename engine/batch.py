@@ -71,6 +71,15 @@ def images_in(folder: Path, recursive: bool = False) -> list[Path]:
                   and p.resolve().is_relative_to(root))
 
 
+def new_batch_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + f"{time.time_ns() % 1_000_000:06d}"
+
+
+def target_folder(output_dir: Path, source: Path, input_root: str | Path | None) -> Path:
+    """Where `source`'s result goes: `output_dir`, or its mirror of `source`'s folder under `input_root`."""
+    return output_dir / source.parent.relative_to(input_root) if input_root else output_dir
+
+
 def expected_output(output_dir: Path, source: Path, suffix: str) -> list[Path]:
     return sorted(Path(output_dir).glob(f"{source.stem}_{suffix}.*"))
 
@@ -86,7 +95,7 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
     (the current item's output is never half-written). With `input_root`, each output goes to the
     same relative folder under `output_dir` as its input under `input_root` (a mirrored tree)."""
     output_dir = Path(output_dir)
-    batch_id = time.strftime("%Y%m%d-%H%M%S-") + f"{time.time_ns() % 1_000_000:06d}"
+    batch_id = new_batch_id()
     items: list[BatchItem] = []
     total = len(inputs)
     for index, source in enumerate(inputs):
@@ -95,7 +104,7 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
             break
         if on_item:
             on_item(index, total, source.name)
-        target_dir = output_dir / source.parent.relative_to(input_root) if input_root else output_dir
+        target_dir = target_folder(output_dir, source, input_root)
         done = expected_output(target_dir, source, suffix) if resume else []
         if done:
             items.append(BatchItem(source, "skipped", done[0]))

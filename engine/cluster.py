@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.batch import BatchItem, BatchResult, expected_output, write_zip
+from engine.batch import BatchItem, BatchResult, expected_output, new_batch_id, target_folder, write_zip
 from engine.inference import CancelCheck
 from engine.processor import job_settings
 from utils.errors import InvalidInput
@@ -73,7 +73,7 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
     actor = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else threads)(EnhanceWorker)
     pool = [actor.remote(str(weights_dir), "cuda" if gpus else "cpu", threads, config) for _ in range(count)]
     output_dir = Path(output_dir)
-    batch_id = time.strftime("%Y%m%d-%H%M%S-") + f"{time.time_ns() % 1_000_000:06d}"
+    batch_id = new_batch_id()
     items: dict[int, BatchItem] = {}
     pending: dict[Any, tuple[int, Path, Any]] = {}
     queue = list(enumerate(Path(p) for p in inputs))
@@ -82,7 +82,7 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
     def submit(worker) -> bool:
         while queue:
             index, source = queue.pop(0)
-            target_dir = output_dir / source.parent.relative_to(input_root) if input_root else output_dir
+            target_dir = target_folder(output_dir, source, input_root)
             done = expected_output(target_dir, source, suffix) if resume else []
             if done:
                 items[index] = BatchItem(source, "skipped", done[0])

@@ -25,9 +25,7 @@ import torch
 from PIL import Image
 
 from engine.registry import MODELS
-from engine.tiling import auto_tile_px
-from engine.upscale import BYTES_PER_INPUT_PIXEL, CPU_MAX_TILE_PX, DEFAULT_BYTES_PER_INPUT_PIXEL
-from utils.gpu import free_memory_bytes
+from engine.upscale import tile_for
 from utils.images import read_image, to_rgb8
 
 log = logging.getLogger(__name__)
@@ -172,12 +170,8 @@ class IntelligentEnhancer:
     def calculate_optimal_tile(self, image: Any, model_name: str = "RealESRGAN_x4plus") -> int:
         rgb = image if isinstance(image, np.ndarray) and image.ndim == 3 else as_rgb8(image)
         height, width = rgb.shape[:2]
-        device = self._device()
         architecture = ARCH_OF.get(MODELS[model_name].architecture if model_name in MODELS else "", "")
-        per_pixel = BYTES_PER_INPUT_PIXEL.get(architecture, DEFAULT_BYTES_PER_INPUT_PIXEL)
-        cap = CPU_MAX_TILE_PX if device.type == "cpu" else 2048
-        return auto_tile_px(height, width, free_memory_bytes(device, self.memory_reserve), per_pixel,
-                            max_tile_px=cap)
+        return tile_for(architecture, self._device(), height, width, memory_reserve=self.memory_reserve)
 
     def get_intelligent_settings(self, image: Any) -> dict[str, Any]:
         started = time.perf_counter()

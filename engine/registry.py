@@ -92,6 +92,5 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
 )
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in MODEL_SPECS}
-UPSCALERS: tuple[str, ...] = tuple(s.name for s in MODEL_SPECS if s.kind == "upscaler")
 FACE_RESTORERS: tuple[str, ...] = tuple(s.name for s in MODEL_SPECS if s.kind == "face")
 CUSTOM_PREFIX = "custom/"

@@ -14,6 +14,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import torch
 
 from engine.inference import CancelCheck, DeviceOutOfMemory, upscale_rgb
 from engine.model_manager import LoadedModel
@@ -65,13 +66,23 @@ def check_outscale(outscale: float) -> float:
     return float(outscale)
 
 
+def bytes_per_input_pixel(architecture: str) -> int:
+    return BYTES_PER_INPUT_PIXEL.get(architecture, DEFAULT_BYTES_PER_INPUT_PIXEL)
+
+
+def tile_for(architecture: str, device: torch.device, height: int, width: int, *, pad_px: int = 16,
+             memory_reserve: float = 0.1) -> int:
+    """The automatic tile size for a model of `architecture` on `device` (0: the whole image fits)."""
+    cap = CPU_MAX_TILE_PX if device.type == "cpu" else 2048
+    return auto_tile_px(height, width, free_memory_bytes(device, memory_reserve), bytes_per_input_pixel(architecture),
+                        pad_px=pad_px, max_tile_px=cap)
+
+
 def choose_tile(model: LoadedModel, height: int, width: int, options: UpscaleOptions) -> int:
     if options.tile_px is not None:
         return options.tile_px
-    per_pixel = BYTES_PER_INPUT_PIXEL.get(model.architecture, DEFAULT_BYTES_PER_INPUT_PIXEL)
-    free = free_memory_bytes(model.device, options.memory_reserve)
-    cap = CPU_MAX_TILE_PX if model.device.type == "cpu" else 2048
-    return auto_tile_px(height, width, free, per_pixel, pad_px=options.pad_px, max_tile_px=cap)
+    return tile_for(model.architecture, model.device, height, width, pad_px=options.pad_px,
+                    memory_reserve=options.memory_reserve)
 
 
 def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptions, *,

@@ -17,7 +17,7 @@ import numpy as np
 from engine.inference import CancelCheck, run_batch
 from engine.model_manager import ModelManager
 from engine.processor import DEFAULT_PAD_PX, prepare_faces, recorded, tile_setting
-from engine.upscale import (BYTES_PER_INPUT_PIXEL, DEFAULT_BYTES_PER_INPUT_PIXEL, UpscaleOptions, check_outscale,
+from engine.upscale import (UpscaleOptions, bytes_per_input_pixel, check_outscale,
                             choose_tile, output_size, upscale_pixels)
 from utils.video_probe import VideoInfo, probe_video
 from utils.errors import Cancelled, InvalidInput, OutputError
@@ -228,9 +228,8 @@ def frames_per_batch(model, height: int, width: int, options: UpscaleOptions, ca
     """How many whole frames to run at once: 1 on the CPU (no gain there) or when frames need tiles."""
     if model.device.type == "cpu" or choose_tile(model, height, width, options) != 0:
         return 1
-    per_pixel = BYTES_PER_INPUT_PIXEL.get(model.architecture, DEFAULT_BYTES_PER_INPUT_PIXEL)
     free = free_memory_bytes(model.device, options.memory_reserve)
-    return max(1, min(cap, int(free // (height * width * per_pixel))))
+    return max(1, min(cap, int(free // (height * width * bytes_per_input_pixel(model.architecture)))))
 
 
 class FrameEncoder:

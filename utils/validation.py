@@ -11,7 +11,7 @@ from typing import Any
 from PIL import Image
 
 from utils.errors import InvalidInput
-from utils.images import ACCEPTED_EXTENSIONS, decode_image
+from utils.images import decode_image
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v")
 VALID_SCALES = (2, 3, 4)
@@ -116,7 +116,3 @@ def sanitize_filename(filename: str, default: str = "image", max_length: int = 1
         keep = max_length - (len(ext) + 1 if ext else 0)
         name = base[:keep] + (f".{ext}" if ext else "")
     return name
-
-
-def image_extension_ok(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in ACCEPTED_EXTENSIONS
