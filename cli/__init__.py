@@ -95,6 +95,11 @@ def add_enhance_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quality", type=int, default=95, help="jpg/webp quality, 1 to 100")
     parser.add_argument("--suffix", default="out", help="output name suffix (default out)")
     parser.add_argument("--strip-metadata", action="store_true", help="drop EXIF and the ICC profile (privacy)")
+    parser.add_argument("--blend-model", metavar="NAME", help="mix in a second model's upscale")
+    parser.add_argument("--blend-weight", type=float, default=0.5, metavar="W",
+                        help="the second model's visibility, 0 to 1 (default 0.5)")
+    parser.add_argument("--double-pass", action="store_true",
+                        help="run the model over its own output: the outscale applies twice (x4 -> x16)")
     parser.add_argument("-g", "--gpu-id", type=int, default=None, help="GPU to use (0 is the first)")
 
 

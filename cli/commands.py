@@ -86,7 +86,8 @@ def enhance_options(args: argparse.Namespace, config: AppConfig) -> dict:
     return dict(tile=args.tile, auto_tile=True, tile_pad=args.tile_pad, fp32=args.fp32 or config.FP32,
                 face_enhance=args.face_enhance, denoise_strength=args.denoise_strength,
                 alpha_upsampler=args.alpha_upsampler, output_format=args.ext, quality=args.quality,
-                gpu_id=args.gpu_id, strip_metadata=args.strip_metadata)
+                gpu_id=args.gpu_id, strip_metadata=args.strip_metadata, blend_model=args.blend_model,
+                blend_weight=args.blend_weight, double_pass=args.double_pass)
 
 
 def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from engine.blend import blend_pixels, check_blend_weight, pixel_limit_message
 from engine.inference import CancelCheck
 from engine.model_manager import ModelManager
 from engine.naming import check_template, render_name, unused_path
-from engine.upscale import ALPHA_UPSAMPLERS, UpscaleOptions, check_outscale, output_size, upscale_pixels
+from engine.upscale import ALPHA_UPSAMPLERS, UpscaleOptions, UpscaleReport, check_outscale, upscale_pixels
 from utils.errors import Cancelled, InvalidInput, OutputError, UserError
 from utils.files import OutputWriteError
 from utils.gpu import GPUDetector
@@ -117,7 +118,8 @@ def tile_setting(tile: int | None, auto_tile: bool) -> int | None:
 
 RECORDED_SETTINGS = ("tile", "auto_tile", "tile_pad", "fp32", "face_enhance", "face_options", "denoise_strength",
                      "alpha_upsampler", "output_format", "quality", "gpu_id", "strip_metadata", "codec", "crf",
-                     "max_seconds", "name_template", "overwrite")
+                     "max_seconds", "name_template", "overwrite", "blend_model", "blend_weight",
+                     "double_pass")
 
 
 def job_settings(model_name: str | None, scale: float, options: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +165,7 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
                          gpu_id: int | None = None, on_progress: ProgressFn | None = None,
                          should_cancel: CancelCheck | None = None, save: bool = True, strip_metadata: bool = False,
                          name_template: str | None = None, overwrite: bool = True,
+                         blend_model: str | None = None, blend_weight: float = 0.5, double_pass: bool = False,
                          **unused: Any) -> EnhanceResult:
     """Upscale one image and (when `save`) write it to `output_dir/<stem>_<suffix>.<ext>` atomically.
 
@@ -170,6 +173,8 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
     The ICC profile and EXIF (orientation reset, since it was applied) are kept unless
     `strip_metadata`. `name_template` ({stem}, {model}, {scale}, {ext}, {date}) replaces the
     `<stem>_<suffix>.<ext>` name; with `overwrite=False` an existing file gets a " (2)" twin.
+    `blend_model` mixes a second model's upscale in, `blend_weight` being its visibility (0..1);
+    `double_pass` runs the model(s) over their own output, so the result is `scale` squared.
     Raises a `UserError` subclass with a one-sentence message for anything the user can fix.
     """
     started = time.perf_counter()
@@ -185,12 +190,13 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
     tile_px = tile_setting(tile, auto_tile)
     if name_template:
         check_template(name_template)
+    if blend_model:
+        check_blend_weight(blend_weight)
 
     decoded, source, source_bytes = load_input(image, limits)
-    out_w, out_h = output_size(decoded.width, decoded.height, outscale)
-    if limits.max_output_pixels and out_w * out_h > limits.max_output_pixels:
-        raise InvalidInput(f"The result would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP), over the "
-                           f"{limits.max_output_pixels / 1e6:.0f} MP output limit; lower the outscale.")
+    too_large = pixel_limit_message(decoded.width, decoded.height, outscale, double_pass, limits.max_output_pixels)
+    if too_large:
+        raise InvalidInput(too_large)
     fmt = choose_format(output_format, decoded, source)
     if save and output_dir is None:
         output_dir = getattr(config, "OUTPUT_DIR", None) or "outputs"
@@ -207,14 +213,23 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
         if on_progress:
             on_progress(0, 1, note)
 
-    model = model_manager.load_model(model_name, gpu_id, fp32, denoise_strength=denoise_strength,
-                                     on_progress=load_step)
-    pad = tile_pad if tile_pad is not None else DEFAULT_PAD_PX.get(model.architecture, 32)
-    options = UpscaleOptions(outscale=outscale, tile_px=tile_px, pad_px=pad, alpha_upsampler=alpha_upsampler,  # type: ignore[arg-type]
-                             memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
+    def load(name: str):
+        return model_manager.load_model(name, gpu_id, fp32, denoise_strength=denoise_strength, on_progress=load_step)
+
+    def run(loaded, label: str) -> tuple[np.ndarray, UpscaleReport]:
+        pad = tile_pad if tile_pad is not None else DEFAULT_PAD_PX.get(loaded.architecture, 32)
+        options = UpscaleOptions(outscale=outscale, tile_px=tile_px, pad_px=pad, alpha_upsampler=alpha_upsampler,  # type: ignore[arg-type]
+                                 memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
+        return run_passes(loaded, pixels_in, options, 2 if double_pass else 1, label=label,
+                          on_progress=on_progress, should_cancel=should_cancel)
+
+    model = load(model_name)
+    second = load(blend_model) if blend_model else None
     try:
-        pixels, report = upscale_pixels(model, pixels_in, options, on_progress=on_progress,
-                                        should_cancel=should_cancel)
+        pixels, report = run(model, model.name if second else "")
+        if second is not None:
+            second_pixels, _ = run(second, second.name)
+            pixels = blend_pixels(pixels, second_pixels, blend_weight)
         faces = 1 if face_opts is not None and face_opts.aligned else 0
         if face_opts is not None and not face_opts.aligned:
             from engine.faces import restore_faces  # imported on demand: facexlib is heavy
@@ -245,13 +260,37 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
         output_bytes = output_path.stat().st_size
     seconds = time.perf_counter() - started
     metrics = calculate_image_metrics(decoded.pixels, pixels, original_bytes=source_bytes, enhanced_bytes=output_bytes)
+    described = describe_models(model.name, second.name if second else None, blend_weight, double_pass)
     metrics.update({"time": f"{seconds:.2f} s", "device": str(model.device), "precision": model.precision,
-                    "model": model.name, "tiles": f"{report.tiles} ({f'{report.tile_px} px' if report.tile_px else 'whole image'})"})
+                    "model": described, "tiles": f"{report.tiles} ({f'{report.tile_px} px' if report.tile_px else 'whole image'})"})
     if face_opts is not None:
         metrics["faces"] = str(faces)
-    status = f"Enhanced {decoded.width}x{decoded.height} -> {pixels.shape[1]}x{pixels.shape[0]} with {model.name} in {seconds:.1f} s"
+    status = f"Enhanced {decoded.width}x{decoded.height} -> {pixels.shape[1]}x{pixels.shape[0]} with {described} in {seconds:.1f} s"
     return EnhanceResult(output_path, source, status, metrics, pixels, decoded.pixels,
                          {"seconds": seconds, "report": report, "model": model, "format": fmt})
+
+
+def run_passes(model, pixels: np.ndarray, options: UpscaleOptions, passes: int, *, label: str = "",
+               on_progress: ProgressFn | None = None,
+               should_cancel: CancelCheck | None = None) -> tuple[np.ndarray, UpscaleReport]:
+    """`model` applied `passes` times, each pass over the previous one's output; the report is the
+    first pass's. Progress notes name the model (`label`) and the pass when there are several."""
+    report = None
+    for number in range(1, passes + 1):
+        prefix = ", ".join(filter(None, [label, f"pass {number}/{passes}" if passes > 1 else ""]))
+
+        def staged(done: int, total: int, note: str, prefix: str = prefix) -> None:
+            if on_progress:
+                on_progress(done, total, f"{prefix}: {note}" if prefix else note)
+        pixels, this_report = upscale_pixels(model, pixels, options, on_progress=staged, should_cancel=should_cancel)
+        report = report or this_report
+    return pixels, report  # type: ignore[return-value]
+
+
+def describe_models(first: str, second: str | None, weight: float, double_pass: bool) -> str:
+    """E.g. "RealESRGAN_x4plus 70% + realesr-animevideov3 30%, double pass"."""
+    text = f"{first} {round(100 * (1 - weight))}% + {second} {round(100 * weight)}%" if second else first
+    return f"{text}, double pass" if double_pass else text
 
 
 def prepare_faces(face_enhance: bool, face_options: Any, model_manager: ModelManager, config: Any):

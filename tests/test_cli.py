@@ -2,7 +2,10 @@
 import subprocess
 import sys
 
+import numpy as np
 from PIL import Image
+
+from utils.images import save_image
 
 from .conftest import ROOT, TESTDATA, needs_testdata
 
@@ -104,3 +107,24 @@ def test_video_that_is_not_a_video_exits_1(tmp_path, cli_env):
     result = run(["video", str(fake), "-o", str(tmp_path / "out")], cli_env)
     assert result.returncode == 1
     assert_one_clear_line(result.stderr)
+
+
+def test_blend_and_double_pass_from_the_cli(tmp_path, cli_env):
+    source = tmp_path / "small.png"
+    rng = np.random.default_rng(3)
+    save_image(source, rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), "png")
+    result = run(["upscale", str(source), "-o", str(tmp_path / "out"), "-n", "realesr-animevideov3", "-s", "3",
+                  "--double-pass", "--blend-model", "RealESRGAN_x4plus_anime_6B", "--blend-weight", "0.4"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "out" / "small_out.png").size == (288, 216)
+    assert "realesr-animevideov3 60% + RealESRGAN_x4plus_anime_6B 40%, double pass" in result.stdout
+
+
+def test_double_pass_over_the_pixel_limit_says_so(tmp_path, cli_env, skimage_dir):
+    env = {**cli_env, "REALESRGAN_MAX_OUTPUT_PIXELS": "40000000"}
+    result = run(["upscale", str(skimage_dir / "astronaut.png"), "-o", str(tmp_path / "out"),
+                  "-n", "realesr-animevideov3", "--double-pass"], env)
+    assert result.returncode == 1
+    assert_one_clear_line(result.stderr)
+    assert "8192x8192 (67 MP), over the 40 MP output limit" in result.stderr and "double pass" in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
