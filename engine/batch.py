@@ -76,8 +76,11 @@ def new_batch_id() -> str:
 
 
 def target_folder(output_dir: Path, source: Path, input_root: str | Path | None) -> Path:
-    """Where `source`'s result goes: `output_dir`, or its mirror of `source`'s folder under `input_root`."""
-    return output_dir / source.parent.relative_to(input_root) if input_root else output_dir
+    """Where `source`'s result goes: its mirror of `source`'s folder under `input_root` when it lies
+    there, else `output_dir`."""
+    if input_root and source.parent.is_relative_to(input_root):
+        return output_dir / source.parent.relative_to(input_root)
+    return output_dir
 
 
 def expected_output(output_dir: Path, source: Path, suffix: str) -> list[Path]:
@@ -133,5 +136,7 @@ def write_zip(output_dir: Path, items: list[BatchItem]) -> Path:
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
         for item in items:
             if item.output_path and item.output_path.is_file():
-                archive.write(item.output_path, item.output_path.name)
+                inside = item.output_path.is_relative_to(output_dir)
+                archive.write(item.output_path, item.output_path.relative_to(output_dir) if inside
+                              else item.output_path.name)
     return path

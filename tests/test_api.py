@@ -96,6 +96,31 @@ def test_process_batch_endpoint(client, tmp_path, skimage_dir):
     assert sorted(r[1] for r in rows) == ["failed", "ok"]
 
 
+def test_enhance_image_blended_double_pass(client, skimage_dir):
+    from gradio_client import handle_file
+    output, _, metrics, status = client.predict(
+        handle_file(str(skimage_dir / "camera.png")), model_name="realesr-animevideov3", scale=1, double=True,
+        second_model="RealESRGAN_x4plus_anime_6B", second_visibility=0.25, strip=True, api_name="/enhance_image")
+    assert Image.open(output).size == (512, 512)
+    assert "realesr-animevideov3 75% + RealESRGAN_x4plus_anime_6B 25%, double pass" in status
+
+
+def test_process_batch_mirrors_a_folder_tree_with_a_template(client, server, skimage_dir):
+    import shutil
+    import zipfile
+    config = server[1]
+    tree = config.INPUT_DIR / "scans"
+    (tree / "1998" / "summer").mkdir(parents=True)
+    shutil.copyfile(skimage_dir / "camera.png", tree / "top.png")
+    shutil.copyfile(skimage_dir / "camera.png", tree / "1998" / "summer" / "deep.png")
+    summary, _, _, archive = client.predict(
+        [], "scans", "realesr-animevideov3", 1, False, subfolders=True, name_template="{stem}-{scale}.{ext}",
+        never_overwrite=True, api_name="/process_batch")
+    assert "2 successful, 0 failed" in summary
+    names = sorted(zipfile.ZipFile(archive).namelist())
+    assert names == ["1998/summer/deep-1x.png", "top-1x.png"]
+
+
 def test_history_sees_the_jobs(server):
     from engine.history import History
     jobs = History(server[1].HISTORY_DB).jobs()

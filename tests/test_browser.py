@@ -18,7 +18,8 @@ TIMEOUT_MS = 120_000
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, weights_dir):
     root = tmp_path_factory.mktemp("browser-app")
-    with running_app(app_config_for(root, weights_dir)) as url:
+    # a 100 MP output limit, so the double-pass warning shows on a small image
+    with running_app(app_config_for(root, weights_dir, REALESRGAN_MAX_OUTPUT_PIXELS="100000000")) as url:
         yield url
 
 
@@ -97,6 +98,36 @@ def test_compare_models_grid(page, tmp_path):
     page.locator("#compare-timings").get_by_text("realesr-animevideov3").wait_for()
     page.locator("#compare").scroll_into_view_if_needed()
     shot(page, "compare-grid")
+
+
+def test_blend_two_models_and_the_double_pass_warning(page, tmp_path):
+    source = small_image(tmp_path)
+    width, height = Image.open(source).size
+    upload(page, source)
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    page.locator("#blend").get_by_text("Blend two models, double pass").click()
+    set_number(page, "#image-outscale", 8)
+    page.locator("#double-pass input").check()
+    page.locator("#size-note").get_by_text("over the 100 MP output limit").wait_for()
+    assert "turn off the double pass" in page.locator("#size-note").inner_text()
+    shot(page, "double-pass-warning")
+    page.locator("#double-pass input").uncheck()
+    page.locator("#size-note").get_by_text(f"Result: {width * 8}x{height * 8}").wait_for()
+    set_number(page, "#image-outscale", 2)
+    page.locator("#blend-model input").click()
+    page.get_by_role("option").filter(has_text="RealESRGAN_x4plus_anime_6B").first.click()
+    set_number(page, "#blend-weight", 0.3)
+    page.locator("#enhance").click()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    assert "+ RealESRGAN_x4plus_anime_6B 30%" in page.locator("#status").inner_text()
+    page.locator("#blend").scroll_into_view_if_needed()
+    shot(page, "blend")
+
+
+def set_number(page, element: str, value: float) -> None:
+    box = page.locator(f"{element} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
 
 
 def test_every_tab_opens(page):

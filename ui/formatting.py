@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from engine.blend import final_size, pixel_limit_message
 from engine.model_manager import ModelStatus
 from utils.images import resize, to_pil_preview
 from utils.metrics import format_bytes
@@ -63,3 +64,15 @@ def system_markdown(info: dict, loaded: list[str], free_disk: str, output_dir: s
         f"**Loaded models:** {', '.join(loaded) or 'none yet'}",
         f"**Free disk in {output_dir}:** {free_disk}",
     ]).replace("\n**", "\n\n**")
+
+
+def result_size_markdown(size: list[int] | None, outscale: float, double_pass: bool, max_output_pixels: int) -> str:
+    """The result's size for the chosen outscale (and double pass), or the warning when it would
+    pass the output pixel limit."""
+    if not size:
+        return ""
+    warning = pixel_limit_message(size[0], size[1], float(outscale), bool(double_pass), max_output_pixels)
+    if warning:
+        return f"⚠️ **{warning}**"
+    width, height = final_size(size[0], size[1], float(outscale), bool(double_pass))
+    return f"Result: {width}x{height} ({width * height / 1e6:.1f} MP)."

@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from engine.batch import folder_inside, images_in, process_batch
+from engine.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS
 from ui.formatting import model_choices
 from ui.services import CancelToken, Services, progress_adapter, user_error
 from utils.errors import UserError
@@ -20,11 +21,22 @@ def build(services: Services) -> None:
             uploads = gr.File(label="Images", file_count="multiple", type="filepath", elem_id="batch-files")
             folder = gr.Textbox(label=f"...or a folder inside {config.INPUT_DIR}", placeholder="scans/1998",
                                 elem_id="batch-folder")
+            recursive = gr.Checkbox(label="Include subfolders (the folder tree is mirrored in the results)",
+                                    value=False, elem_id="batch-recursive")
         with gr.Column():
             model = gr.Dropdown(model_choices(manager.list_models(("upscaler",))), value=config.DEFAULT_MODEL,
                                 label="Model")
             outscale = gr.Slider(1, 8, value=4, step=0.5, label="Outscale")
             resume = gr.Checkbox(label="Resume: skip images whose result already exists", value=False)
+            with gr.Accordion("Names and metadata", open=False):
+                template = gr.Textbox(value="", label="Name template (empty: <name>_out.<ext>)",
+                                      placeholder="{stem}_{model}_{scale}.{ext}", elem_id="batch-template",
+                                      info="Placeholders: " + " ".join("{" + p + "}" for p in PLACEHOLDERS))
+                with gr.Row():
+                    keep_name = gr.Checkbox(label="Keep the original name", value=False, elem_id="batch-keep-name")
+                    no_overwrite = gr.Checkbox(label="Never overwrite (add \" (2)\")", value=False,
+                                               elem_id="batch-no-overwrite")
+                    strip = gr.Checkbox(label="Strip metadata", value=False, elem_id="batch-strip")
             with gr.Row():
                 run = gr.Button("Process all", variant="primary", elem_id="batch-run")
                 cancel = gr.Button("Cancel", variant="stop")
@@ -35,13 +47,16 @@ def build(services: Services) -> None:
         gallery = gr.Gallery(label="Results", columns=4, height=320, format="png")
         archive = gr.File(label="All results (zip)", interactive=False)
 
-    def process(files, folder_name, model_name, scale, resume_flag, cancel_token: CancelToken,
-                progress=gr.Progress()):
+    def process(files, folder_name, model_name, scale, resume_flag, cancel_token: CancelToken, subfolders=False,
+                name_template="", keep=False, never_overwrite=False, strip_metadata=False, progress=gr.Progress()):
         cancel_token.reset()
         try:
             inputs = [Path(f) for f in (files or [])]
+            root = None
             if folder_name and folder_name.strip():
-                inputs += images_in(folder_inside(config.INPUT_DIR, folder_name.strip()))
+                folder_path = folder_inside(config.INPUT_DIR, folder_name.strip())
+                inputs += images_in(folder_path, recursive=bool(subfolders))
+                root = folder_path if subfolders else None
             if not inputs:
                 raise gr.Error("Add images or name a folder first.")
             output_dir = config.OUTPUT_DIR / (f"batch_{time.strftime('%Y%m%d')}" if resume_flag
@@ -61,7 +76,9 @@ def build(services: Services) -> None:
             result = process_batch(inputs, model_manager=manager, config=config, output_dir=output_dir,
                                    model_name=model_name, outscale=float(scale), resume=bool(resume_flag),
                                    make_zip=True, on_item=on_item, on_progress=within_item,
-                                   should_cancel=cancel_token.is_set, history=services.history)
+                                   should_cancel=cancel_token.is_set, history=services.history, input_root=root,
+                                   name_template=KEEP_NAME_TEMPLATE if keep else (name_template or "").strip() or None,
+                                   overwrite=not never_overwrite, strip_metadata=bool(strip_metadata))
         except UserError as error:
             raise user_error(error) from None
         shown = [str(i.output_path) for i in result.items if i.output_path][:48]
@@ -69,6 +86,7 @@ def build(services: Services) -> None:
         return (f"**{result.summary()}**{note}", result.table(), shown,
                 str(result.zip_path) if result.zip_path else None)
 
-    run.click(process, [uploads, folder, model, outscale, resume, token], [summary, table, gallery, archive],
+    run.click(process, [uploads, folder, model, outscale, resume, token, recursive, template, keep_name, no_overwrite,
+                        strip], [summary, table, gallery, archive],
               api_name="process_batch", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
     cancel.click(lambda t: t.cancel(), token, None, queue=False, api_name=False)

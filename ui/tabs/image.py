@@ -13,13 +13,15 @@ from engine.faces import FaceOptions
 from engine.processor import enhance_image_direct
 from engine.registry import FACE_RESTORERS
 from engine.settings_manager import EnhanceSettings
-from ui.formatting import FORMATS, PRECISIONS, model_choices, recommendation_markdown, slider_pair
+from ui.formatting import (FORMATS, PRECISIONS, model_choices, recommendation_markdown, result_size_markdown,
+                           slider_pair)
 from ui.services import CancelToken, Services, progress_adapter, user_error
 from utils.errors import UserError
 from utils.images import read_image, to_pil_preview
 from utils.validation import sanitize_filename
 
 DENOISE_MODEL = "realesr-general-x4v3"
+NO_SECOND_MODEL = "none"
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +74,7 @@ def face_status(services: Services) -> tuple[bool, str]:
 def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls, gr.File]:
     config = services.config
     cancel_token = gr.State(CancelToken())
+    input_size = gr.State(None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             upload = gr.File(label="Image (drop, click or choose; PNG, JPEG, WebP, BMP, TIFF, GIF)",
@@ -90,7 +93,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
             face_ok, face_info = face_status(services)
             choices = model_choices(services.manager.list_models(("upscaler",)))
             model = gr.Dropdown(choices, value=defaults.model, label="Model", elem_id="model")
-            outscale = gr.Slider(1, 8, value=defaults.outscale, step=0.5, label="Outscale")
+            outscale = gr.Slider(1, 8, value=defaults.outscale, step=0.5, label="Outscale", elem_id="image-outscale")
             with gr.Row():
                 tile = gr.Number(value=defaults.tile, precision=0, minimum=0, maximum=4096,
                                  label="Tile (0 = automatic)")
@@ -108,6 +111,18 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                 alpha = gr.Radio(["realesrgan", "bicubic"], value=defaults.alpha_upsampler, label="Alpha channel")
                 output_format = gr.Dropdown(list(FORMATS), value=defaults.output_format, label="Format")
                 quality = gr.Slider(1, 100, value=defaults.quality, step=1, label="JPEG/WebP quality")
+            strip_metadata = gr.Checkbox(value=False, label="Strip metadata (EXIF, colour profile) for privacy",
+                                         elem_id="strip-metadata")
+            with gr.Accordion("Blend two models, double pass", open=False, elem_id="blend"):
+                with gr.Row():
+                    blend_model = gr.Dropdown([("None", NO_SECOND_MODEL), *choices], value=NO_SECOND_MODEL,
+                                              label="Second model", elem_id="blend-model",
+                                              info="The result mixes both models' upscales")
+                    blend_weight = gr.Slider(0, 1, value=0.5, step=0.05, label="Second model's visibility",
+                                             elem_id="blend-weight")
+                double_pass = gr.Checkbox(value=False, label="Double pass: run the model on its own result "
+                                          "(the outscale applies twice, x4 gives x16; slow)", elem_id="double-pass")
+            size_note = gr.Markdown(elem_id="size-note")
             with gr.Row():
                 enhance_button = gr.Button("Enhance", variant="primary", elem_id="enhance")
                 cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
@@ -126,13 +141,17 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
     # -- handlers: unpack, call the engine, format ------------------------------------------------
     def analyze(path):
         if not path:
-            return None, "Upload an image to get recommended settings.", None, gr.update(interactive=False)
+            return None, "Upload an image to get recommended settings.", None, gr.update(interactive=False), None
         try:
             decoded = read_image(path, max_bytes=config.MAX_IMAGE_BYTES, max_pixels=config.MAX_IMAGE_PIXELS)
             result = services.enhancer.get_intelligent_settings(decoded.pixels)
         except UserError as error:
             raise user_error(error) from None
-        return result, recommendation_markdown(result), to_pil_preview(decoded.pixels, 1024), gr.update(interactive=True)
+        return (result, recommendation_markdown(result), to_pil_preview(decoded.pixels, 1024),
+                gr.update(interactive=True), [decoded.width, decoded.height])
+
+    def show_size(size, scale, double):
+        return result_size_markdown(size, scale, double, config.MAX_OUTPUT_PIXELS)
 
     def apply_recommendation(result):
         if not result:
@@ -142,7 +161,8 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                 s["face_enhance"] and face_ok, gr.update(value=s["denoise_strength"], visible=s["model"] == DENOISE_MODEL))
 
     def enhance(path, model_name, scale, tile_px, precision_value, face, restorer, fidelity, denoise_strength,
-                alpha_mode, fmt, quality_value, token: CancelToken, progress=gr.Progress()):
+                alpha_mode, fmt, quality_value, token: CancelToken, strip=False, second_model=NO_SECOND_MODEL,
+                second_visibility=0.5, double=False, progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload an image first.")
         token.reset()
@@ -155,7 +175,9 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                 face_options=FaceOptions(restorer=restorer, fidelity=float(fidelity)),
                 denoise_strength=float(denoise_strength), alpha_upsampler=alpha_mode, output_format=fmt,
                 quality=int(quality_value), on_progress=progress_adapter(progress), should_cancel=token.is_set,
-                history=services.history)
+                history=services.history, strip_metadata=bool(strip),
+                blend_model=None if second_model in (None, "", NO_SECOND_MODEL) else second_model,
+                blend_weight=float(second_visibility), double_pass=bool(double))
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             raise user_error(error) from None
         try:  # remembered for the next start; failing to remember must not fail the result
@@ -179,14 +201,18 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
         shutil.copyfile(path, target)
         return str(target)
 
-    upload.change(analyze, upload, [analysis_json, recommendation, preview, apply_button], api_name="analyze_image",
-                  concurrency_id="analysis", concurrency_limit=2)
+    upload.change(analyze, upload, [analysis_json, recommendation, preview, apply_button, input_size],
+                  api_name="analyze_image", concurrency_id="analysis", concurrency_limit=2).then(
+        show_size, [input_size, outscale, double_pass], size_note, api_name=False)
+    for control in (outscale, double_pass):
+        control.change(show_size, [input_size, outscale, double_pass], size_note, api_name=False, queue=False)
     paste.change(take_paste, paste, upload, api_name=False)
     apply_button.click(apply_recommendation, analysis_json,
                        [model, outscale, tile, precision, face_enhance, denoise], api_name=False)
     model.change(lambda m: gr.update(visible=m == DENOISE_MODEL), model, denoise, api_name=False)
     enhance_button.click(
-        enhance, [upload, *controls.as_list(), cancel_token], [download, slider, metrics, status],
+        enhance, [upload, *controls.as_list(), cancel_token, strip_metadata, blend_model, blend_weight, double_pass],
+        [download, slider, metrics, status],
         api_name="enhance_image", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
     cancel_button.click(stop, cancel_token, None, queue=False, api_name=False)
     return controls, upload
