@@ -1,6 +1,7 @@
 """process_batch: many images, one model, every item accounted for (ok, skipped or failed)."""
 from __future__ import annotations
 
+import glob
 import logging
 import time
 import zipfile
@@ -10,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.inference import CancelCheck
+from engine.naming import render_name
 from engine.processor import describe_error, enhance_image_direct
 from utils.errors import Cancelled, InvalidInput, UserError
 from utils.files import atomic_path
 from utils.images import ACCEPTED_EXTENSIONS
+from utils.validation import sanitize_filename
 
 log = logging.getLogger(__name__)
 
 ItemProgress = Callable[[int, int, str], None]
+EXT_MARK = "EXTENSION-MARK"
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,15 @@ def target_folder(output_dir: Path, source: Path, input_root: str | Path | None)
     return output_dir
 
 
-def expected_output(output_dir: Path, source: Path, suffix: str) -> list[Path]:
-    return sorted(Path(output_dir).glob(f"{source.stem}_{suffix}.*"))
+def expected_output(output_dir: Path, source: Path, suffix: str, name_template: str | None = None,
+                    model_name: str = "", outscale: float = 4) -> list[Path]:
+    """Results of `source` already in `output_dir` (for resume): named `<stem>_<suffix>.*`, or by
+    the template with any extension (a `{date}` in it matches today's only)."""
+    stem = sanitize_filename(source.stem)
+    if not name_template:
+        return sorted(Path(output_dir).glob(f"{glob.escape(stem)}_{glob.escape(suffix)}.*"))
+    name = render_name(name_template, stem=stem, model=model_name, scale=outscale, ext=EXT_MARK)
+    return sorted(Path(output_dir).glob(glob.escape(name).replace(EXT_MARK, "*")))
 
 
 def process_batch(inputs: list[Path], *, model_manager, config: Any = None, output_dir: str | Path,
@@ -108,7 +119,8 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
         if on_item:
             on_item(index, total, source.name)
         target_dir = target_folder(output_dir, source, input_root)
-        done = expected_output(target_dir, source, suffix) if resume else []
+        done = expected_output(target_dir, source, suffix, enhance_options.get("name_template"),
+                               model_name or getattr(config, "DEFAULT_MODEL", ""), outscale) if resume else []
         if done:
             items.append(BatchItem(source, "skipped", done[0]))
             continue

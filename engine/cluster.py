@@ -83,7 +83,8 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
         while queue:
             index, source = queue.pop(0)
             target_dir = target_folder(output_dir, source, input_root)
-            done = expected_output(target_dir, source, suffix) if resume else []
+            done = expected_output(target_dir, source, suffix, options.get("name_template"), model_name,
+                                   outscale) if resume else []
             if done:
                 items[index] = BatchItem(source, "skipped", done[0])
                 continue

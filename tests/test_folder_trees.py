@@ -56,6 +56,16 @@ def test_tree_is_mirrored_with_templates(tree, tmp_path, manager):
     assert sorted(i.output_path.name for i in again.items) == ["a_2x (2).png", "b_2x (2).png", "c_2x (2).jpg"]
 
 
+def test_resume_finds_results_named_by_a_template(tree, tmp_path, manager):
+    inputs = images_in(tree, recursive=True)
+    options = dict(model_manager=manager, output_dir=tmp_path / "out", model_name="realesr-animevideov3",
+                   outscale=2, input_root=tree, name_template="{stem}-{model}-{scale}.{ext}")
+    first = process_batch(inputs[:2], **options)
+    again = process_batch(inputs, resume=True, **options)
+    assert [i.status for i in again.items] == ["skipped", "skipped", "ok"]
+    assert [i.output_path for i in again.items[:2]] == [i.output_path for i in first.items]
+
+
 def test_cli_recursive_keep_name(tree, tmp_path, cli_env):
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "batch", str(tree), "-o", str(out), "-r",
