@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("-t", "--tile", type=int, default=0, help="tile size in pixels, 0 for automatic")
     video.add_argument("--fp32", action="store_true", help="full precision (slower)")
     video.add_argument("--suffix", default="out", help="output name suffix (default out)")
-    video.add_argument("-g", "--gpu-id", type=int, default=None, help="GPU to use (0 is the first)")
+    add_device_flags(video)
 
     models = commands.add_parser("models", help="list, download or verify model weights")
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -100,7 +100,22 @@ def add_enhance_flags(parser: argparse.ArgumentParser) -> None:
                         help="the second model's visibility, 0 to 1 (default 0.5)")
     parser.add_argument("--double-pass", action="store_true",
                         help="run the model over its own output: the outscale applies twice (x4 -> x16)")
+    add_device_flags(parser)
+
+
+def add_device_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-g", "--gpu-id", type=int, default=None, help="GPU to use (0 is the first)")
+    parser.add_argument("--device", default=None, metavar="DEVICE", type=device_name,
+                        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default REALESRGAN_DEVICE)")
+
+
+def device_name(text: str) -> str:
+    from utils.errors import InvalidInput
+    from utils.gpu import check_device_name
+    try:
+        return check_device_name(text)
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def main(argv: Sequence[str], config: AppConfig | None = None) -> int:

@@ -12,6 +12,7 @@ from engine.model_manager import ModelManager
 from engine.processor import describe_error, enhance_image_direct
 from engine.weights import download, expected_sha256, sha256_of
 from utils.errors import UserError
+from utils.gpu import device_request
 from utils.images import ACCEPTED_EXTENSIONS
 from utils.metrics import format_bytes
 
@@ -86,8 +87,8 @@ def enhance_options(args: argparse.Namespace, config: AppConfig) -> dict:
     return dict(tile=args.tile, auto_tile=True, tile_pad=args.tile_pad, fp32=args.fp32 or config.FP32,
                 face_enhance=args.face_enhance, denoise_strength=args.denoise_strength,
                 alpha_upsampler=args.alpha_upsampler, output_format=args.ext, quality=args.quality,
-                gpu_id=args.gpu_id, strip_metadata=args.strip_metadata, blend_model=args.blend_model,
-                blend_weight=args.blend_weight, double_pass=args.double_pass)
+                gpu_id=device_request(args.device, args.gpu_id), strip_metadata=args.strip_metadata,
+                blend_model=args.blend_model, blend_weight=args.blend_weight, double_pass=args.double_pass)
 
 
 def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
@@ -226,7 +227,8 @@ def cmd_video(args: argparse.Namespace, config: AppConfig) -> int:
             args.input, args.model, args.outscale, model_manager=manager_for(config), config=config,
             output_dir=args.output or config.OUTPUT_DIR, suffix=args.suffix, codec=args.codec, crf=args.crf,
             max_seconds=args.max_seconds, tile=args.tile, fp32=args.fp32 or config.FP32,
-            face_enhance=args.face_enhance, gpu_id=args.gpu_id, on_progress=bar, history=history_for(config))
+            face_enhance=args.face_enhance, gpu_id=device_request(args.device, args.gpu_id), on_progress=bar,
+            history=history_for(config))
     except (UserError, RuntimeError, MemoryError, OSError) as error:
         bar.close()
         log.info("video %s failed", args.input, exc_info=not isinstance(error, UserError))

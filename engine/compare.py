@@ -12,6 +12,7 @@ from engine.model_manager import ModelManager
 from engine.processor import DEFAULT_PAD_PX
 from engine.upscale import UpscaleOptions, upscale_pixels
 from utils.errors import Cancelled, InvalidInput, UserError
+from utils.gpu import DeviceRequest
 from utils.images import resize, to_rgb8
 
 DEFAULT_REGION_PX = 256
@@ -42,7 +43,7 @@ def crop_region(pixels: np.ndarray, region: tuple[int, int, int, int] | None = N
 
 
 def compare_models(pixels: np.ndarray, model_names: list[str], *, model_manager: ModelManager,
-                   region: tuple[int, int, int, int] | None = None, gpu_id: int | None = None,
+                   region: tuple[int, int, int, int] | None = None, gpu_id: DeviceRequest = None,
                    on_progress=None, should_cancel: CancelCheck | None = None) -> tuple[np.ndarray, list[Comparison]]:
     """Run each model at its own scale on the region; unavailable models are listed with the reason."""
     if not model_names:

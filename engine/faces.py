@@ -16,7 +16,7 @@ from engine.model_manager import LoadedModel, ModelManager
 from engine.registry import FACE_RESTORERS
 from engine.weights import load_state_dict, resolve_weights
 from utils.errors import Cancelled, InvalidInput, OutOfMemory
-from utils.gpu import GPUDetector
+from utils.gpu import DeviceRequest, GPUDetector
 from utils.images import resize, to_rgb8
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def require_restorer(model_manager: ModelManager, options: FaceOptions) -> None:
                     verify=model_manager.verify_checksums, timeout_s=model_manager.download_timeout_s)
 
 
-def load_restorer(model_manager: ModelManager, options: FaceOptions, gpu_id: int | None) -> LoadedModel:
+def load_restorer(model_manager: ModelManager, options: FaceOptions, gpu_id: DeviceRequest) -> LoadedModel:
     return model_manager.load_model(options.restorer, gpu_id)
 
 
@@ -104,7 +104,7 @@ def select_faces(faces: list[DetectedFace], options: FaceOptions, height: int, w
 
 
 def restore_faces(original: np.ndarray, upscaled: np.ndarray, *, model_manager: ModelManager,
-                  gpu_id: int | None = None, options: FaceOptions | None = None,
+                  gpu_id: DeviceRequest = None, options: FaceOptions | None = None,
                   should_cancel: CancelCheck | None = None) -> tuple[np.ndarray, int]:
     """Restore every face found in `original` and paste it onto a copy of `upscaled`.
     Returns (pixels, faces restored); pixels away from the faces are those of `upscaled`."""
@@ -139,7 +139,7 @@ def blend_fidelity(restored: np.ndarray, original_face: np.ndarray, fidelity: fl
     return (1 - fidelity) * restored + fidelity * (original_face.astype(np.float32) / 255)
 
 
-def restore_aligned_face(face: np.ndarray, *, model_manager: ModelManager, gpu_id: int | None = None,
+def restore_aligned_face(face: np.ndarray, *, model_manager: ModelManager, gpu_id: DeviceRequest = None,
                          options: FaceOptions | None = None) -> np.ndarray:
     """An already aligned face (any size, resized to 512 for the restorer) restored at its own size."""
     options = (options or FaceOptions(aligned=True)).checked()

@@ -21,7 +21,7 @@ from engine.registry import CUSTOM_PREFIX, MODELS, ModelSpec
 from engine.weights import (WEIGHT_SUFFIXES, ProgressFn, WeightsFile, bundled_cache_path, load_state_dict,
                             resolve_weights)
 from utils.errors import InvalidInput, ModelUnsupported
-from utils.gpu import DeviceChoice, choose_device
+from utils.gpu import DeviceChoice, DeviceRequest, choose_device
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,10 @@ class ModelManager:
         return self.weights_dir / "custom"
 
     # -- choosing --------------------------------------------------------------------------------
-    def device_for(self, gpu_id: int | None = None, fp32: bool = False) -> DeviceChoice:
+    def device_for(self, gpu_id: DeviceRequest = None, fp32: bool = False) -> DeviceChoice:
+        """`gpu_id`: None for the configured device, a CUDA GPU id, or a device name ("cpu", "mps", ...)."""
+        if isinstance(gpu_id, str):
+            return choose_device(gpu_id, None, fp32)
         return choose_device(self.device_preference, gpu_id, fp32)
 
     def custom_models(self) -> dict[str, Path]:
@@ -102,7 +105,7 @@ class ModelManager:
         return self.models[name]
 
     # -- loading ---------------------------------------------------------------------------------
-    def load_model(self, model_name: str, gpu_id: int | None = None, fp32: bool = False, *,
+    def load_model(self, model_name: str, gpu_id: DeviceRequest = None, fp32: bool = False, *,
                    denoise_strength: float | None = None, on_progress: ProgressFn | None = None) -> LoadedModel:
         choice = self.device_for(gpu_id, fp32)
         denoise = self._denoise_key(model_name, denoise_strength)
@@ -124,7 +127,7 @@ class ModelManager:
                 self._cache[key] = value
             return value
 
-    def unload_model(self, model_name: str, gpu_id: int | None = None, fp32: bool = False) -> int:
+    def unload_model(self, model_name: str, gpu_id: DeviceRequest = None, fp32: bool = False) -> int:
         """Drop every cached copy of `model_name` on that device and precision; returns how many."""
         choice = self.device_for(gpu_id, fp32)
         with self._lock:

@@ -20,7 +20,7 @@ from engine.naming import check_template, render_name, unused_path
 from engine.upscale import ALPHA_UPSAMPLERS, UpscaleOptions, UpscaleReport, check_outscale, upscale_pixels
 from utils.errors import Cancelled, InvalidInput, OutputError, UserError
 from utils.files import OutputWriteError
-from utils.gpu import GPUDetector
+from utils.gpu import DeviceRequest, GPUDetector
 from utils.images import OUTPUT_FORMATS, DecodedImage, pillow_to_array, read_image, save_image
 from utils.metrics import calculate_image_metrics
 from utils.validation import sanitize_filename, validate_pil_image, validate_tile_size
@@ -162,7 +162,7 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
                          auto_tile: bool = True, tile_pad: int | None = None, fp32: bool = False,
                          face_enhance: bool = False, face_options: Any = None, denoise_strength: float = 0.5,
                          alpha_upsampler: str = "realesrgan", output_format: str = "auto", quality: int = 95,
-                         gpu_id: int | None = None, on_progress: ProgressFn | None = None,
+                         gpu_id: DeviceRequest = None, on_progress: ProgressFn | None = None,
                          should_cancel: CancelCheck | None = None, save: bool = True, strip_metadata: bool = False,
                          name_template: str | None = None, overwrite: bool = True,
                          blend_model: str | None = None, blend_weight: float = 0.5, double_pass: bool = False,

@@ -22,7 +22,7 @@ from engine.upscale import (UpscaleOptions, bytes_per_input_pixel, check_outscal
 from utils.video_probe import VideoInfo, probe_video
 from utils.errors import Cancelled, InvalidInput, OutputError
 from utils.files import describe_os_error
-from utils.gpu import GPUDetector, free_memory_bytes
+from utils.gpu import DeviceRequest, GPUDetector, free_memory_bytes
 from utils.images import resize
 from utils.validation import sanitize_filename, validate_video_file
 
@@ -93,7 +93,7 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
                          output_name: str | None = None, suffix: str = "out", codec: str = "h264",
                          crf: int | None = None, max_seconds: float | None = None, tile: int = 0,
                          fp32: bool = False, face_enhance: bool = False, face_options: Any = None,
-                         gpu_id: int | None = None, on_progress: Callable[[int, int, str], None] | None = None,
+                         gpu_id: DeviceRequest = None, on_progress: Callable[[int, int, str], None] | None = None,
                          should_cancel: CancelCheck | None = None, frame_batch: int | None = None) -> VideoResult:
     """Upscale every frame of a video (or its first `max_seconds`), keeping timestamps, frame rate
     and audio. Raises a `UserError` subclass for anything the user can fix; no output is left

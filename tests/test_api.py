@@ -3,6 +3,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import torch
 from PIL import Image
 
 from .app_server import app_config_for, running_app
@@ -103,6 +104,17 @@ def test_enhance_image_blended_double_pass(client, skimage_dir):
         second_model="RealESRGAN_x4plus_anime_6B", second_visibility=0.25, strip=True, api_name="/enhance_image")
     assert Image.open(output).size == (512, 512)
     assert "realesr-animevideov3 75% + RealESRGAN_x4plus_anime_6B 25%, double pass" in status
+
+
+def test_enhance_image_on_a_chosen_device(client, skimage_dir):
+    from gradio_client import handle_file
+    *_, metrics, status = client.predict(handle_file(str(skimage_dir / "camera.png")), scale=1, device_name="cpu",
+                                         api_name="/enhance_image")
+    assert ["Device", "cpu"] in metrics["data"]
+    if not torch.cuda.is_available():
+        with pytest.raises(Exception, match="cuda:0 is not in the list of choices"):  # only real devices offered
+            client.predict(handle_file(str(skimage_dir / "camera.png")), scale=1, device_name="cuda:0",
+                           api_name="/enhance_image")
 
 
 def test_process_batch_mirrors_a_folder_tree_with_a_template(client, server, skimage_dir):

@@ -128,3 +128,11 @@ def test_double_pass_over_the_pixel_limit_says_so(tmp_path, cli_env, skimage_dir
     assert_one_clear_line(result.stderr)
     assert "8192x8192 (67 MP), over the 40 MP output limit" in result.stderr and "double pass" in result.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_device_flag(tmp_path, cli_env, skimage_dir):
+    result = run(["upscale", str(skimage_dir / "camera.png"), "-o", str(tmp_path / "out"), "-n",
+                  "realesr-animevideov3", "-s", "1", "--device", "cpu"], cli_env)
+    assert result.returncode == 0, result.stderr
+    bad = run(["upscale", str(skimage_dir / "camera.png"), "--device", "tpu"], cli_env)
+    assert bad.returncode == 2 and "Unknown device 'tpu'" in bad.stderr

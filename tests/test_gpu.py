@@ -54,3 +54,27 @@ def test_system_info_and_cache_clearing_work_without_a_gpu():
     assert {"cpu", "cpu_bf16", "ram_total_gb", "torch", "cuda_available", "gpus"} <= info.keys()
     assert GPUDetector.get_gpu_memory(0) == (0.0, 0.0) or torch.cuda.is_available()
     GPUDetector.clear_gpu_cache()
+
+
+def test_device_names_and_requests():
+    assert gpu.check_device_name(" CUDA:1 ") == "cuda:1"
+    for bad in ("tpu", "cuda:x", "cpu:0", ""):
+        with pytest.raises(InvalidInput, match="Unknown device"):
+            gpu.check_device_name(bad)
+    assert gpu.device_request(None, 0) == 0 and gpu.device_request("auto", None) is None
+    assert gpu.device_request("cuda", 1) == "cuda:1" and gpu.device_request("cpu", None) == "cpu"
+
+
+def test_a_device_name_overrides_the_configured_preference(two_gpus, tmp_path):
+    from engine.model_manager import ModelManager
+    manager = ModelManager(weights_dir=tmp_path, allow_downloads=False, device="auto")
+    assert manager.device_for().device == torch.device("cuda", 0)
+    assert manager.device_for(1).device == torch.device("cuda", 1)
+    assert manager.device_for("cpu").device.type == "cpu"
+    assert [name for _, name in gpu.available_devices()] == ["cpu", "cuda:0", "cuda:1"] + \
+        (["mps"] if torch.backends.mps.is_available() else [])
+
+
+def test_this_machine_lists_its_cpu_first():
+    label, name = gpu.available_devices()[0]
+    assert name == "cpu" and label.startswith("CPU: ")

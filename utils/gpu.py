@@ -57,10 +57,33 @@ def cpu_model_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+# What a job asks for: None for the configured device, an int for that CUDA GPU (0 is a real id),
+# or a device name ("cpu", "cuda", "cuda:1", "mps", "auto").
+DeviceRequest = int | str | None
+
+
+def check_device_name(name: str) -> str:
+    name = name.strip().lower()
+    base, _, index = name.partition(":")
+    if base not in DEVICE_NAMES or (index and (base != "cuda" or not index.isdigit())):
+        raise InvalidInput(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.")
+    return name
+
+
+def device_request(device: str | None, gpu_id: int | None) -> DeviceRequest:
+    """The request from a device name and/or a GPU id (`--device cuda -g 1` is "cuda:1")."""
+    if device is None or check_device_name(device) == "auto":
+        return gpu_id
+    if gpu_id is not None and device.lower() == "cuda":
+        return f"cuda:{gpu_id}"
+    return device.lower()
+
+
 def choose_device(preference: str = "auto", gpu_id: int | None = None, fp32: bool = False) -> DeviceChoice:
     """Pick the device and precision: CUDA, then MPS, then CPU for "auto"; fp16 on CUDA, bf16 on a
     CPU that supports it, else fp32. `gpu_id` 0 is a real id (None means "not set")."""
-    pref = preference.lower()
+    pref = check_device_name(preference)
     if gpu_id is not None and pref in ("auto", "cuda"):
         pref = f"cuda:{gpu_id}"
     if pref.startswith("cuda"):
@@ -79,6 +102,16 @@ def choose_device(preference: str = "auto", gpu_id: int | None = None, fp32: boo
         return DeviceChoice(torch.device("mps"), "fp32" if fp32 else "fp16", "Apple Silicon GPU (MPS)")
     precision = "bf16" if (cpu_supports_bf16() and not fp32) else "fp32"
     return DeviceChoice(torch.device("cpu"), precision, f"CPU: {cpu_model_name()}")
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(label, device name) for each device this machine can run on, the CPU first."""
+    devices = [(f"CPU: {cpu_model_name()} ({'bf16' if cpu_supports_bf16() else 'fp32'})", "cpu")]
+    if torch.cuda.is_available():
+        devices += [(f"GPU {i}: {torch.cuda.get_device_name(i)}", f"cuda:{i}") for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append(("Apple Silicon GPU (MPS)", "mps"))
+    return devices
 
 
 def free_memory_bytes(device: torch.device, reserve: float = 0.1) -> int:

@@ -17,11 +17,13 @@ from ui.formatting import (FORMATS, PRECISIONS, model_choices, recommendation_ma
                            slider_pair)
 from ui.services import CancelToken, Services, progress_adapter, user_error
 from utils.errors import UserError
+from utils.gpu import available_devices
 from utils.images import read_image, to_pil_preview
 from utils.validation import sanitize_filename
 
 DENOISE_MODEL = "realesr-general-x4v3"
 NO_SECOND_MODEL = "none"
+DEFAULT_DEVICE = "default"
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +73,13 @@ def face_status(services: Services) -> tuple[bool, str]:
                    f"{services.config.WEIGHTS_DIR}.")
 
 
+def default_device_label(services: Services) -> str:
+    try:
+        return f"Default: {services.manager.device_for().reason}"
+    except UserError as error:  # e.g. REALESRGAN_DEVICE=cuda on a machine without one
+        return f"Default: {services.config.DEVICE} ({error})"
+
+
 def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls, gr.File]:
     config = services.config
     cancel_token = gr.State(CancelToken())
@@ -99,6 +108,8 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                                  label="Tile (0 = automatic)")
                 precision = gr.Radio(list(PRECISIONS), value="fp32" if defaults.fp32 else "auto", label="Precision",
                                      info="auto: fp16 on GPU, bf16 on CPUs that support it")
+                device = gr.Dropdown([(default_device_label(services), DEFAULT_DEVICE), *available_devices()],
+                                     value=DEFAULT_DEVICE, label="Device", elem_id="device")
             face_enhance = gr.Checkbox(value=defaults.face_enhance and face_ok, label="Face enhancement",
                                        info=face_info, interactive=face_ok, elem_id="face-enhance")
             with gr.Row():
@@ -162,7 +173,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
 
     def enhance(path, model_name, scale, tile_px, precision_value, face, restorer, fidelity, denoise_strength,
                 alpha_mode, fmt, quality_value, token: CancelToken, strip=False, second_model=NO_SECOND_MODEL,
-                second_visibility=0.5, double=False, progress=gr.Progress()):
+                second_visibility=0.5, double=False, device_name=DEFAULT_DEVICE, progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload an image first.")
         token.reset()
@@ -177,7 +188,8 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                 quality=int(quality_value), on_progress=progress_adapter(progress), should_cancel=token.is_set,
                 history=services.history, strip_metadata=bool(strip),
                 blend_model=None if second_model in (None, "", NO_SECOND_MODEL) else second_model,
-                blend_weight=float(second_visibility), double_pass=bool(double))
+                blend_weight=float(second_visibility), double_pass=bool(double),
+                gpu_id=None if device_name in (None, "", DEFAULT_DEVICE) else device_name)
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             raise user_error(error) from None
         try:  # remembered for the next start; failing to remember must not fail the result
@@ -211,7 +223,8 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                        [model, outscale, tile, precision, face_enhance, denoise], api_name=False)
     model.change(lambda m: gr.update(visible=m == DENOISE_MODEL), model, denoise, api_name=False)
     enhance_button.click(
-        enhance, [upload, *controls.as_list(), cancel_token, strip_metadata, blend_model, blend_weight, double_pass],
+        enhance, [upload, *controls.as_list(), cancel_token, strip_metadata, blend_model, blend_weight, double_pass,
+                  device],
         [download, slider, metrics, status],
         api_name="enhance_image", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
     cancel_button.click(stop, cancel_token, None, queue=False, api_name=False)
