@@ -35,11 +35,11 @@ def bench_images(side: int) -> list[np.ndarray]:
             np.ascontiguousarray(data.chelsea()[60:60 + side, 120:120 + side])]
 
 
-def engine_section(manager: ModelManager, weights: Path, side: int, repeats: int) -> list[dict]:
+def engine_section(manager: ModelManager, weights: Path, side: int, repeats: int, fp32: bool = False) -> list[dict]:
     images = bench_images(side)
     rows = []
     for name in MODELS:
-        model = manager.load_model(name)
+        model = manager.load_model(name, fp32=fp32)
         flops = conv_flops_per_input_pixel(manager.load_model(name, fp32=True).descriptor.model) * side * side
         ours_s, ours_out = timed(lambda im: ours(model, im), images, repeats)
         ref_s, ref_out = timed(Reference(name, weights, tile=0), images, repeats)
@@ -129,11 +129,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="64 px crops, no 2048x2048 runs")
     parser.add_argument("--full", action="store_true", help="also time RealESRGAN_x4plus at 2048x2048 (slow on CPU)")
+    parser.add_argument("--fp32", action="store_true",
+                        help="our engine in fp32, as on a CPU without bf16 (engines and loading only)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "weights"
         manager = ModelManager(weights_dir=weights)
-        precision = manager.device_for().precision
+        precision = manager.device_for(fp32=args.fp32).precision
         result = {"machine": {"cpu": cpu_model_name(), "threads": torch.get_num_threads(), "bf16": cpu_supports_bf16(),
                               "precision": precision, "torch": torch.__version__, "python": platform.python_version(),
                               "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
@@ -141,8 +143,8 @@ def main() -> int:
         print("convolution peak...", flush=True)
         result["conv_peak_gflops"] = conv_peak_gflops(precision)
         print("engines...", flush=True)
-        result["engines"] = engine_section(manager, weights, 64 if args.quick else args.side, args.repeats)
-        if not args.quick:
+        result["engines"] = engine_section(manager, weights, 64 if args.quick else args.side, args.repeats, args.fp32)
+        if not args.quick and not args.fp32:
             print("tiling at 2048x2048...", flush=True)
             models = ["realesr-animevideov3"] + (["RealESRGAN_x4plus"] if args.full else [])
             result["tiling"] = tiling_section(weights, models)
