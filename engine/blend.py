@@ -13,6 +13,8 @@ import numpy as np
 from engine.upscale import output_size
 from utils.errors import InvalidInput
 
+BLEND_ROWS = 256
+
 
 def final_size(width: int, height: int, outscale: float, double_pass: bool = False) -> tuple[int, int]:
     """The result's size, rounded the way the passes round it."""
@@ -46,7 +48,11 @@ def blend_pixels(first: np.ndarray, second: np.ndarray, weight: float) -> np.nda
         return first
     if weight == 1.0:
         return second
-    mixed = first.astype(np.float32) * (1.0 - weight)
-    mixed += second.astype(np.float32) * weight
+    out = np.empty_like(first)
     top = np.iinfo(first.dtype).max
-    return np.clip(np.rint(mixed), 0, top).astype(first.dtype)
+    for y in range(0, first.shape[0], BLEND_ROWS):  # in bands: float copies of a 256 MP image would need GBs
+        rows = slice(y, y + BLEND_ROWS)
+        mixed = first[rows].astype(np.float32) * (1.0 - weight)
+        mixed += second[rows].astype(np.float32) * weight
+        out[rows] = np.clip(np.rint(mixed), 0, top)
+    return out

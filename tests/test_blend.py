@@ -26,6 +26,13 @@ def test_blend_is_the_weighted_mix_rounded_to_the_bit_depth():
     assert wide.dtype == np.uint16 and wide.tolist() == [[32768, 38550, 32768]]
 
 
+def test_blend_in_bands_equals_the_whole_mix():
+    rng = np.random.default_rng(1)
+    a, b = (rng.integers(0, 256, (700, 33, 3), dtype=np.uint8) for _ in range(2))
+    whole = np.rint(a.astype(np.float32) * np.float32(0.6) + b.astype(np.float32) * np.float32(0.4)).astype(np.uint8)
+    assert np.array_equal(blend_pixels(a, b, 0.4), whole)  # 700 rows: three bands
+
+
 @pytest.mark.parametrize("weight", [-0.1, 1.5, float("nan")])
 def test_visibility_out_of_range_is_refused(weight, app_config, manager, chelsea):
     with pytest.raises(InvalidInput, match="visibility"):
