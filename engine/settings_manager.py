@@ -39,6 +39,10 @@ class EnhanceSettings:
     alpha_upsampler: str = "realesrgan"
     output_format: str = "auto"
     quality: int = 95
+    strip_metadata: bool = False
+    blend_model: str = ""  # "": no second model
+    blend_weight: float = 0.5
+    double_pass: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "settings",

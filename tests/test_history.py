@@ -70,3 +70,14 @@ def test_history_command(tmp_path, cli_env, chelsea):
     assert listing.returncode == 0 and "cat.png" in listing.stdout and "failed" in listing.stdout
     jobs = json.loads(run("history", "--status", "ok", "--json").stdout)
     assert [j["input_name"] for j in jobs] == ["cat.png"]
+
+
+def test_run_again_settings_come_from_the_recorded_job():
+    from ui.tabs.history import settings_from_job
+    settings = settings_from_job({"model": "realesr-animevideov3", "outscale": 3.0, "blend_model": "RealESRGAN_x4plus",
+                                  "blend_weight": 0.25, "double_pass": True, "strip_metadata": True,
+                                  "face_options": {"fidelity": 0.4}})
+    assert (settings.model, settings.outscale, settings.blend_model, settings.blend_weight) == \
+        ("realesr-animevideov3", 3.0, "RealESRGAN_x4plus", 0.25)
+    assert settings.double_pass and settings.strip_metadata and settings.face_fidelity == 0.4
+    assert settings_from_job({"model": "RealESRGAN_x4plus", "blend_model": None}).blend_model == ""

@@ -98,3 +98,19 @@ def test_kill_9_during_saves_always_leaves_a_parsable_file(settings):
         assert 1 <= data["settings"]["quality"] <= 100
     fresh(settings).load_settings()  # a later start sweeps the temporary a killed writer left
     assert not [p for p in settings.settings_file.parent.iterdir() if p.name.endswith(".part")]
+
+
+def test_presets_keep_blend_double_pass_and_metadata_choices(settings):
+    chosen = EnhanceSettings(model="realesr-animevideov3", blend_model="RealESRGAN_x4plus_anime_6B", blend_weight=0.3,
+                             double_pass=True, strip_metadata=True)
+    settings.save_preset("Mixed", chosen)
+    assert fresh(settings).get_preset("Mixed") == chosen
+
+
+def test_image_controls_round_trip_and_a_vanished_second_model():
+    from ui.tabs.image import NO_SECOND_MODEL, settings_to_values, values_to_settings
+    chosen = EnhanceSettings(blend_model="custom/gone", blend_weight=0.7, double_pass=True)
+    assert values_to_settings(settings_to_values(chosen)) == chosen
+    values = settings_to_values(chosen, available=["RealESRGAN_x4plus"])
+    assert values[12] == NO_SECOND_MODEL and values_to_settings(values).blend_model == ""
+    assert settings_to_values(EnhanceSettings())[12] == NO_SECOND_MODEL

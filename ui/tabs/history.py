@@ -20,6 +20,8 @@ def settings_from_job(recorded: dict) -> EnhanceSettings:
         "denoise_strength": recorded.get("denoise_strength", 0.5),
         "alpha_upsampler": recorded.get("alpha_upsampler", "realesrgan"),
         "output_format": recorded.get("output_format", "auto"), "quality": recorded.get("quality", 95),
+        "strip_metadata": recorded.get("strip_metadata", False), "blend_model": recorded.get("blend_model") or "",
+        "blend_weight": recorded.get("blend_weight", 0.5), "double_pass": recorded.get("double_pass", False),
         **({"face_fidelity": face.get("fidelity")} if isinstance(face, dict) and "fidelity" in face else {}),
     }, "history")
 
@@ -49,7 +51,7 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
         settings = settings_from_job(job.settings)
         if settings.model not in services.manager.upscaler_names():
             raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.")
-        return [*settings_to_values(settings), gr.Tabs(selected="image"),
+        return [*settings_to_values(settings, services.manager.upscaler_names()), gr.Tabs(selected="image"),
                 f"Job #{job.id}'s settings are in the Image tab; upload {job.input_name} (or another image) and Enhance."]
 
     for event in (refresh.click, kind.change, status.change, search.submit):

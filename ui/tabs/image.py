@@ -1,6 +1,7 @@
 """Image tab: upload, analysis with recommendations, manual controls, enhance, before/after."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -41,23 +42,37 @@ class ImageControls:
     alpha: gr.Radio
     output_format: gr.Dropdown
     quality: gr.Slider
+    strip_metadata: gr.Checkbox
+    blend_model: gr.Dropdown
+    blend_weight: gr.Slider
+    double_pass: gr.Checkbox
 
     def as_list(self) -> list:
-        return [self.model, self.outscale, self.tile, self.precision, self.face_enhance, self.face_restorer,
-                self.face_fidelity, self.denoise, self.alpha, self.output_format, self.quality]
+        return [getattr(self, f.name) for f in dataclasses.fields(self)]
 
 
-def settings_to_values(s: EnhanceSettings) -> list:
+def second_model_value(name: str, available: list[str] | None = None) -> str:
+    """The second-model dropdown's value: `name`, or none when it is unset or no longer available."""
+    return name if name and (available is None or name in available) else NO_SECOND_MODEL
+
+
+def settings_to_values(s: EnhanceSettings, available: list[str] | None = None) -> list:
+    """The controls' values for `s`; a second model no longer `available` becomes none."""
+    second = second_model_value(s.blend_model, available)
     return [s.model, s.outscale, s.tile, "fp32" if s.fp32 else "auto", s.face_enhance, s.face_restorer,
-            s.face_fidelity, s.denoise_strength, s.alpha_upsampler, s.output_format, s.quality]
+            s.face_fidelity, s.denoise_strength, s.alpha_upsampler, s.output_format, s.quality, s.strip_metadata,
+            second, s.blend_weight, s.double_pass]
 
 
 def values_to_settings(values: list) -> EnhanceSettings:
-    (model, outscale, tile, precision, face, restorer, fidelity, denoise, alpha, fmt, quality) = values
+    (model, outscale, tile, precision, face, restorer, fidelity, denoise, alpha, fmt, quality, strip, second,
+     visibility, double) = values
     return EnhanceSettings(model=model, outscale=float(outscale), tile=int(tile or 0), fp32=precision == "fp32",
                            face_enhance=bool(face), face_restorer=restorer, face_fidelity=float(fidelity),
                            denoise_strength=float(denoise), alpha_upsampler=alpha, output_format=fmt,
-                           quality=int(quality))
+                           quality=int(quality), strip_metadata=bool(strip),
+                           blend_model="" if second in (None, NO_SECOND_MODEL) else second,
+                           blend_weight=float(visibility), double_pass=bool(double))
 
 
 def face_status(services: Services) -> tuple[bool, str]:
@@ -122,17 +137,17 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                 alpha = gr.Radio(["realesrgan", "bicubic"], value=defaults.alpha_upsampler, label="Alpha channel")
                 output_format = gr.Dropdown(list(FORMATS), value=defaults.output_format, label="Format")
                 quality = gr.Slider(1, 100, value=defaults.quality, step=1, label="JPEG/WebP quality")
-            strip_metadata = gr.Checkbox(value=False, label="Strip metadata (EXIF, colour profile) for privacy",
-                                         elem_id="strip-metadata")
+            strip_metadata = gr.Checkbox(value=defaults.strip_metadata, elem_id="strip-metadata",
+                                         label="Strip metadata (EXIF, colour profile) for privacy")
             with gr.Accordion("Blend two models, double pass", open=False, elem_id="blend"):
                 with gr.Row():
-                    blend_model = gr.Dropdown([("None", NO_SECOND_MODEL), *choices], value=NO_SECOND_MODEL,
-                                              label="Second model", elem_id="blend-model",
-                                              info="The result mixes both models' upscales")
-                    blend_weight = gr.Slider(0, 1, value=0.5, step=0.05, label="Second model's visibility",
-                                             elem_id="blend-weight")
-                double_pass = gr.Checkbox(value=False, label="Double pass: run the model on its own result "
-                                          "(the outscale applies twice, x4 gives x16; slow)", elem_id="double-pass")
+                    blend_model = gr.Dropdown([("None", NO_SECOND_MODEL), *choices], elem_id="blend-model",
+                                              value=second_model_value(defaults.blend_model, [c[1] for c in choices]),
+                                              label="Second model", info="The result mixes both models' upscales")
+                    blend_weight = gr.Slider(0, 1, value=defaults.blend_weight, step=0.05, elem_id="blend-weight",
+                                             label="Second model's visibility")
+                double_pass = gr.Checkbox(value=defaults.double_pass, label="Double pass: run the model on its own "
+                                          "result (the outscale applies twice, x4 gives x16; slow)", elem_id="double-pass")
             size_note = gr.Markdown(elem_id="size-note")
             with gr.Row():
                 enhance_button = gr.Button("Enhance", variant="primary", elem_id="enhance")
@@ -147,7 +162,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
         metrics = gr.Dataframe(headers=["Metric", "Value"], label="Metrics", interactive=False, elem_id="metrics")
 
     controls = ImageControls(model, outscale, tile, precision, face_enhance, face_restorer, face_fidelity, denoise,
-                             alpha, output_format, quality)
+                             alpha, output_format, quality, strip_metadata, blend_model, blend_weight, double_pass)
 
     # -- handlers: unpack, call the engine, format ------------------------------------------------
     def analyze(path):
@@ -172,8 +187,8 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                 s["face_enhance"] and face_ok, gr.update(value=s["denoise_strength"], visible=s["model"] == DENOISE_MODEL))
 
     def enhance(path, model_name, scale, tile_px, precision_value, face, restorer, fidelity, denoise_strength,
-                alpha_mode, fmt, quality_value, token: CancelToken, strip=False, second_model=NO_SECOND_MODEL,
-                second_visibility=0.5, double=False, device_name=DEFAULT_DEVICE, progress=gr.Progress()):
+                alpha_mode, fmt, quality_value, strip, second_model, second_visibility, double, token: CancelToken,
+                device_name, progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload an image first.")
         token.reset()
@@ -195,7 +210,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
         try:  # remembered for the next start; failing to remember must not fail the result
             services.settings.save_settings(values_to_settings(
                 [model_name, scale, tile_px, precision_value, face, restorer, fidelity, denoise_strength, alpha_mode,
-                 fmt, quality_value]))
+                 fmt, quality_value, strip, second_model, second_visibility, double]))
         except OSError as error:
             log.warning("could not save the last used settings: %s", error)
         return (str(result.output_path), slider_pair(result.original, result.image), result.metrics_table(),
@@ -223,8 +238,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                        [model, outscale, tile, precision, face_enhance, denoise], api_name=False)
     model.change(lambda m: gr.update(visible=m == DENOISE_MODEL), model, denoise, api_name=False)
     enhance_button.click(
-        enhance, [upload, *controls.as_list(), cancel_token, strip_metadata, blend_model, blend_weight, double_pass,
-                  device],
+        enhance, [upload, *controls.as_list(), cancel_token, device],
         [download, slider, metrics, status],
         api_name="enhance_image", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
     cancel_button.click(stop, cancel_token, None, queue=False, api_name=False)

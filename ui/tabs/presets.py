@@ -33,7 +33,8 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
             preset = settings.get_preset(name)
         except (UserError, OSError) as error:
             raise user_error(error) from None
-        return [*settings_to_values(preset), gr.Tabs(selected="image"), f"Applied **{name}**."]
+        return [*settings_to_values(preset, services.manager.upscaler_names()), gr.Tabs(selected="image"),
+                f"Applied **{name}**."]
 
     def save(name, *values):
         try:
