@@ -42,7 +42,8 @@ def samples() -> list[tuple[str, bool, np.ndarray]]:
     return found
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 4000) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 0.01,
+        steps: int = 4000) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     mean, sd = x.mean(0), x.std(0) + 1e-9
     z = (x - mean) / sd
     weight, bias = np.zeros(z.shape[1]), 0.0

@@ -262,10 +262,12 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
     metrics = calculate_image_metrics(decoded.pixels, pixels, original_bytes=source_bytes, enhanced_bytes=output_bytes)
     described = describe_models(model.name, second.name if second else None, blend_weight, double_pass)
     metrics.update({"time": f"{seconds:.2f} s", "device": str(model.device), "precision": model.precision,
-                    "model": described, "tiles": f"{report.tiles} ({f'{report.tile_px} px' if report.tile_px else 'whole image'})"})
+                    "model": described,
+                    "tiles": f"{report.tiles} ({f'{report.tile_px} px' if report.tile_px else 'whole image'})"})
     if face_opts is not None:
         metrics["faces"] = str(faces)
-    status = f"Enhanced {decoded.width}x{decoded.height} -> {pixels.shape[1]}x{pixels.shape[0]} with {described} in {seconds:.1f} s"
+    status = (f"Enhanced {decoded.width}x{decoded.height} -> {pixels.shape[1]}x{pixels.shape[0]} with {described} "
+              f"in {seconds:.1f} s")
     return EnhanceResult(output_path, source, status, metrics, pixels, decoded.pixels,
                          {"seconds": seconds, "report": report, "model": model, "format": fmt})
 

@@ -54,7 +54,8 @@ def test_blend_keeps_alpha_and_16_bits(app_config, manager, chelsea):
     rgba = np.dstack([chelsea[:32, :32], np.full((32, 32), 200, np.uint8)]).astype(np.uint16) * 257
     out = enhance(rgba, app_config, manager, scale=2, save=False, blend_model=SECOND, blend_weight=0.5).image
     assert out.shape == (64, 64, 4) and out.dtype == np.uint16
-    assert np.abs(out[..., 3].astype(int) - 200 * 257).max() < 8 * 257  # the models reproduce a flat alpha to a few levels
+    # the models reproduce a flat alpha to a few levels
+    assert np.abs(out[..., 3].astype(int) - 200 * 257).max() < 8 * 257
 
 
 def test_double_pass_applies_the_outscale_twice_and_saves(app_config, manager, chelsea):

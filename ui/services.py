@@ -14,9 +14,12 @@ from engine.intelligent_enhancer import IntelligentEnhancer
 from engine.model_manager import ModelManager
 from engine.processor import describe_error
 from engine.settings_manager import EnhanceSettings, SettingsManager
+from utils.errors import UserError
+from utils.gpu import DeviceRequest, available_devices
 from utils.progress import ProgressEstimate
 
 log = logging.getLogger(__name__)
+DEFAULT_DEVICE = "default"
 
 
 @dataclass
@@ -72,3 +75,18 @@ def progress_adapter(progress: gr.Progress, unit: str = "tiles"):
     return ProgressEstimate(report, unit)
 
 
+
+
+def device_dropdown(services: Services, elem_id: str) -> gr.Dropdown:
+    """The configured default, then each device this machine has (CPU, CUDA GPUs, MPS)."""
+    try:
+        default = f"Default: {services.manager.device_for().reason}"
+    except UserError as error:  # e.g. REALESRGAN_DEVICE=cuda on a machine without one
+        default = f"Default: {services.config.DEVICE} ({error})"
+    return gr.Dropdown([(default, DEFAULT_DEVICE), *available_devices()], value=DEFAULT_DEVICE, label="Device",
+                       elem_id=elem_id)
+
+
+def device_of(value: str | None) -> DeviceRequest:
+    """The engine's `gpu_id` for the dropdown's value (None: the configured device)."""
+    return None if value in (None, "", DEFAULT_DEVICE) else value

@@ -108,7 +108,8 @@ def available_devices() -> list[tuple[str, str]]:
     """(label, device name) for each device this machine can run on, the CPU first."""
     devices = [(f"CPU: {cpu_model_name()} ({'bf16' if cpu_supports_bf16() else 'fp32'})", "cpu")]
     if torch.cuda.is_available():
-        devices += [(f"GPU {i}: {torch.cuda.get_device_name(i)}", f"cuda:{i}") for i in range(torch.cuda.device_count())]
+        devices += [(f"GPU {i}: {torch.cuda.get_device_name(i)}", f"cuda:{i}")
+                    for i in range(torch.cuda.device_count())]
     if torch.backends.mps.is_available():
         devices.append(("Apple Silicon GPU (MPS)", "mps"))
     return devices

@@ -9,7 +9,7 @@ import gradio as gr
 from engine.batch import folder_inside, images_in, process_batch
 from engine.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS
 from ui.formatting import model_choices
-from ui.services import CancelToken, Services, progress_adapter, user_error
+from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
 from utils.errors import UserError
 
 
@@ -27,6 +27,7 @@ def build(services: Services) -> None:
             model = gr.Dropdown(model_choices(manager.list_models(("upscaler",))), value=config.DEFAULT_MODEL,
                                 label="Model")
             outscale = gr.Slider(1, 8, value=4, step=0.5, label="Outscale")
+            device = device_dropdown(services, "batch-device")
             resume = gr.Checkbox(label="Resume: skip images whose result already exists", value=False)
             with gr.Accordion("Names and metadata", open=False):
                 template = gr.Textbox(value="", label="Name template (empty: <name>_out.<ext>)",
@@ -48,7 +49,8 @@ def build(services: Services) -> None:
         archive = gr.File(label="All results (zip)", interactive=False)
 
     def process(files, folder_name, model_name, scale, resume_flag, cancel_token: CancelToken, subfolders=False,
-                name_template="", keep=False, never_overwrite=False, strip_metadata=False, progress=gr.Progress()):
+                name_template="", keep=False, never_overwrite=False, strip_metadata=False, device_name=None,
+                progress=gr.Progress()):
         cancel_token.reset()
         try:
             inputs = [Path(f) for f in (files or [])]
@@ -78,7 +80,8 @@ def build(services: Services) -> None:
                                    make_zip=True, on_item=on_item, on_progress=within_item,
                                    should_cancel=cancel_token.is_set, history=services.history, input_root=root,
                                    name_template=KEEP_NAME_TEMPLATE if keep else (name_template or "").strip() or None,
-                                   overwrite=not never_overwrite, strip_metadata=bool(strip_metadata))
+                                   overwrite=not never_overwrite, strip_metadata=bool(strip_metadata),
+                                   gpu_id=device_of(device_name))
         except UserError as error:
             raise user_error(error) from None
         shown = [str(i.output_path) for i in result.items if i.output_path][:48]
@@ -87,6 +90,6 @@ def build(services: Services) -> None:
                 str(result.zip_path) if result.zip_path else None)
 
     run.click(process, [uploads, folder, model, outscale, resume, token, recursive, template, keep_name, no_overwrite,
-                        strip], [summary, table, gallery, archive],
+                        strip, device], [summary, table, gallery, archive],
               api_name="process_batch", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
     cancel.click(lambda t: t.cancel(), token, None, queue=False, api_name=False)

@@ -52,7 +52,8 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
         if settings.model not in services.manager.upscaler_names():
             raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.")
         return [*settings_to_values(settings, services.manager.upscaler_names()), gr.Tabs(selected="image"),
-                f"Job #{job.id}'s settings are in the Image tab; upload {job.input_name} (or another image) and Enhance."]
+                f"Job #{job.id}'s settings are in the Image tab; upload {job.input_name} (or another image) "
+                "and Enhance."]
 
     for event in (refresh.click, kind.change, status.change, search.submit):
         event(rows, [kind, status, search], table, api_name=False)

@@ -16,15 +16,13 @@ from engine.registry import FACE_RESTORERS
 from engine.settings_manager import EnhanceSettings
 from ui.formatting import (FORMATS, PRECISIONS, model_choices, recommendation_markdown, result_size_markdown,
                            slider_pair)
-from ui.services import CancelToken, Services, progress_adapter, user_error
+from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
 from utils.errors import UserError
-from utils.gpu import available_devices
 from utils.images import read_image, to_pil_preview
 from utils.validation import sanitize_filename
 
 DENOISE_MODEL = "realesr-general-x4v3"
 NO_SECOND_MODEL = "none"
-DEFAULT_DEVICE = "default"
 log = logging.getLogger(__name__)
 
 
@@ -88,13 +86,6 @@ def face_status(services: Services) -> tuple[bool, str]:
                    f"{services.config.WEIGHTS_DIR}.")
 
 
-def default_device_label(services: Services) -> str:
-    try:
-        return f"Default: {services.manager.device_for().reason}"
-    except UserError as error:  # e.g. REALESRGAN_DEVICE=cuda on a machine without one
-        return f"Default: {services.config.DEVICE} ({error})"
-
-
 def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls, gr.File]:
     config = services.config
     cancel_token = gr.State(CancelToken())
@@ -123,8 +114,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                                  label="Tile (0 = automatic)")
                 precision = gr.Radio(list(PRECISIONS), value="fp32" if defaults.fp32 else "auto", label="Precision",
                                      info="auto: fp16 on GPU, bf16 on CPUs that support it")
-                device = gr.Dropdown([(default_device_label(services), DEFAULT_DEVICE), *available_devices()],
-                                     value=DEFAULT_DEVICE, label="Device", elem_id="device")
+                device = device_dropdown(services, "device")
             face_enhance = gr.Checkbox(value=defaults.face_enhance and face_ok, label="Face enhancement",
                                        info=face_info, interactive=face_ok, elem_id="face-enhance")
             with gr.Row():
@@ -146,8 +136,9 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                                               label="Second model", info="The result mixes both models' upscales")
                     blend_weight = gr.Slider(0, 1, value=defaults.blend_weight, step=0.05, elem_id="blend-weight",
                                              label="Second model's visibility")
-                double_pass = gr.Checkbox(value=defaults.double_pass, label="Double pass: run the model on its own "
-                                          "result (the outscale applies twice, x4 gives x16; slow)", elem_id="double-pass")
+                double_pass = gr.Checkbox(value=defaults.double_pass, elem_id="double-pass",
+                                          label="Double pass: run the model on its own result (the outscale applies "
+                                          "twice, x4 gives x16; slow)")
             size_note = gr.Markdown(elem_id="size-note")
             with gr.Row():
                 enhance_button = gr.Button("Enhance", variant="primary", elem_id="enhance")
@@ -184,7 +175,8 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
             raise gr.Error("Upload an image first.")
         s = result["settings"]
         return (s["model"], s["scale"], s["tile"], "fp32" if s["fp32"] else "auto",
-                s["face_enhance"] and face_ok, gr.update(value=s["denoise_strength"], visible=s["model"] == DENOISE_MODEL))
+                s["face_enhance"] and face_ok,
+                gr.update(value=s["denoise_strength"], visible=s["model"] == DENOISE_MODEL))
 
     def enhance(path, model_name, scale, tile_px, precision_value, face, restorer, fidelity, denoise_strength,
                 alpha_mode, fmt, quality_value, strip, second_model, second_visibility, double, token: CancelToken,
@@ -204,7 +196,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
                 history=services.history, strip_metadata=bool(strip),
                 blend_model=None if second_model in (None, "", NO_SECOND_MODEL) else second_model,
                 blend_weight=float(second_visibility), double_pass=bool(double),
-                gpu_id=None if device_name in (None, "", DEFAULT_DEVICE) else device_name)
+                gpu_id=device_of(device_name))
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             raise user_error(error) from None
         try:  # remembered for the next start; failing to remember must not fail the result

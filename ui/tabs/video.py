@@ -8,7 +8,7 @@ import gradio as gr
 
 from engine.video import CODECS, enhance_video_direct
 from ui.formatting import model_choices
-from ui.services import CancelToken, Services, progress_adapter, user_error
+from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
 from utils.errors import UserError
 from utils.validation import sanitize_filename
 
@@ -25,6 +25,7 @@ def build(services: Services) -> None:
             model = gr.Dropdown(model_choices(manager.list_models(("upscaler",))), value="realesr-animevideov3",
                                 label="Model")
             outscale = gr.Slider(1, 8, value=2, step=0.5, label="Outscale")
+            device = device_dropdown(services, "video-device")
             with gr.Row():
                 codec = gr.Dropdown(list(CODECS), value="h264", label="Codec")
                 crf = gr.Slider(0, 51, value=18, step=1, label="CRF (lower = better quality, bigger file)")
@@ -34,7 +35,7 @@ def build(services: Services) -> None:
     status = gr.Markdown(elem_id="video-status")
     result = gr.Video(label="Result", interactive=False, elem_id="video-result")
 
-    def process(path, model_name, scale, codec_name, quality, seconds, cancel_token: CancelToken,
+    def process(path, model_name, scale, codec_name, quality, seconds, cancel_token: CancelToken, device_name,
                 progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload a video first.")
@@ -44,13 +45,14 @@ def build(services: Services) -> None:
                 path, model_name, float(scale), model_manager=manager, config=config, output_dir=config.OUTPUT_DIR,
                 output_name=f"{sanitize_filename(Path(path).stem)}_{time.strftime('%Y%m%d-%H%M%S')}",
                 codec=codec_name, crf=int(quality), max_seconds=float(seconds) if seconds else None,
-                on_progress=progress_adapter(progress, "frames"), should_cancel=cancel_token.is_set, history=services.history)
+                on_progress=progress_adapter(progress, "frames"), should_cancel=cancel_token.is_set,
+                history=services.history, gpu_id=device_of(device_name))
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             raise user_error(error) from None
         share = 100 * (video.decode_seconds + video.encode_seconds) / max(video.seconds, 1e-9)
         return str(video.output_path), (f"**{video.status}.** Decoding and encoding took {share:.0f}% of the time. "
                                         f"Saved as `{video.output_path.name}`.")
 
-    run.click(process, [source, model, outscale, codec, crf, preview_seconds, token], [result, status],
+    run.click(process, [source, model, outscale, codec, crf, preview_seconds, token, device], [result, status],
               api_name="enhance_video", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
     cancel.click(lambda t: t.cancel(), token, None, queue=False, api_name=False)
