@@ -23,14 +23,13 @@ def main() -> None:
     from skimage import data
 
     from engine.model_manager import ModelManager
-    from engine.processor import DEFAULT_PAD_PX
-    from engine.upscale import UpscaleOptions, upscale_pixels
+    from engine.upscale import UpscaleOptions, default_pad_px, upscale_pixels
     photo = data.astronaut()
     rgb = np.ascontiguousarray(np.tile(photo, (args.size // 512 + 1, args.size // 512 + 1, 1))[:args.size, :args.size])
     model = ModelManager(weights_dir=args.weights).load_model(args.model)
     baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     options = UpscaleOptions(outscale=model.scale, tile_px=None if args.tile == "auto" else 0,
-                             pad_px=DEFAULT_PAD_PX.get(model.architecture, 32))
+                             pad_px=default_pad_px(model.architecture))
     started = time.perf_counter()
     out, report = upscale_pixels(model, rgb, options)
     seconds = time.perf_counter() - started

@@ -9,8 +9,7 @@ import numpy as np
 
 from engine.inference import CancelCheck
 from engine.model_manager import ModelManager
-from engine.processor import DEFAULT_PAD_PX
-from engine.upscale import UpscaleOptions, upscale_pixels
+from engine.upscale import UpscaleOptions, default_pad_px, upscale_pixels
 from utils.errors import Cancelled, InvalidInput, UserError
 from utils.gpu import DeviceRequest
 from utils.images import resize, to_rgb8
@@ -59,7 +58,7 @@ def compare_models(pixels: np.ndarray, model_names: list[str], *, model_manager:
         try:
             model = model_manager.load_model(name, gpu_id)
             out, _ = upscale_pixels(model, crop, UpscaleOptions(outscale=model.scale, tile_px=0,
-                                                                pad_px=DEFAULT_PAD_PX.get(model.architecture, 32)))
+                                                                pad_px=default_pad_px(model.architecture)))
             results.append(Comparison(name, out, time.perf_counter() - started))
         except UserError as error:
             results.append(Comparison(name, None, 0.0, str(error)))
@@ -70,7 +69,7 @@ def compare_models(pixels: np.ndarray, model_names: list[str], *, model_manager:
 
 def comparison_grid(crop: np.ndarray, results: list[Comparison], cell_px: int = CELL_PX) -> np.ndarray:
     """Input (nearest-neighbour enlarged) then each model, side by side in rows of 3, labelled."""
-    cells = [(to_rgb8(cv2.resize(to_rgb8(crop), (cell_px, cell_px), interpolation=cv2.INTER_NEAREST)), "input")]
+    cells = [(cv2.resize(to_rgb8(crop), (cell_px, cell_px), interpolation=cv2.INTER_NEAREST), "input")]
     for r in results:
         if r.image is None:
             cell = np.full((cell_px, cell_px, 3), 40, np.uint8)

@@ -17,7 +17,8 @@ from engine.blend import blend_pixels, check_blend_weight, pixel_limit_message
 from engine.inference import CancelCheck
 from engine.model_manager import ModelManager
 from engine.naming import check_template, render_name, unused_path
-from engine.upscale import ALPHA_UPSAMPLERS, UpscaleOptions, UpscaleReport, check_outscale, upscale_pixels
+from engine.upscale import (ALPHA_UPSAMPLERS, UpscaleOptions, UpscaleReport, check_outscale, default_pad_px,
+                            upscale_pixels)
 from utils.errors import Cancelled, InvalidInput, OutputError, UserError
 from utils.files import OutputWriteError
 from utils.gpu import DeviceRequest, GPUDetector
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, str], None]
 ImageInput = str | Path | Image.Image | np.ndarray
-DEFAULT_PAD_PX = {"ESRGAN": 32, "RealESRGAN Compact": 16}
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
         return model_manager.load_model(name, gpu_id, fp32, denoise_strength=denoise_strength, on_progress=load_step)
 
     def run(loaded, label: str) -> tuple[np.ndarray, UpscaleReport]:
-        pad = tile_pad if tile_pad is not None else DEFAULT_PAD_PX.get(loaded.architecture, 32)
+        pad = tile_pad if tile_pad is not None else default_pad_px(loaded.architecture)
         options = UpscaleOptions(outscale=outscale, tile_px=tile_px, pad_px=pad, alpha_upsampler=alpha_upsampler,  # type: ignore[arg-type]
                                  memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
         return run_passes(loaded, pixels_in, options, 2 if double_pass else 1, label=label,

@@ -34,6 +34,7 @@ MIN_TILE_PX = 32
 # with headroom. fp16/bf16 roughly halve the activations; we keep the fp32 figure to stay safe.
 BYTES_PER_INPUT_PIXEL = {"ESRGAN": 16_000, "RealESRGAN Compact": 3_000}
 DEFAULT_BYTES_PER_INPUT_PIXEL = 20_000
+DEFAULT_PAD_PX = {"ESRGAN": 32, "RealESRGAN Compact": 16}  # tile overlap per architecture
 CPU_MAX_TILE_PX = 512  # bounds RAM and keeps progress and cancellation responsive on CPU
 
 
@@ -64,6 +65,11 @@ def check_outscale(outscale: float) -> float:
             MIN_OUTSCALE <= outscale <= MAX_OUTSCALE:
         raise InvalidInput(f"Outscale {outscale} is out of range; use a value from {MIN_OUTSCALE:g} to {MAX_OUTSCALE:g}.")
     return float(outscale)
+
+
+def default_pad_px(architecture: str) -> int:
+    """The tile overlap a model of `architecture` needs for seamless tiles."""
+    return DEFAULT_PAD_PX.get(architecture, 32)
 
 
 def bytes_per_input_pixel(architecture: str) -> int:

@@ -16,9 +16,9 @@ import numpy as np
 
 from engine.inference import CancelCheck, run_batch
 from engine.model_manager import ModelManager
-from engine.processor import DEFAULT_PAD_PX, prepare_faces, recorded, tile_setting
+from engine.processor import prepare_faces, recorded, tile_setting
 from engine.upscale import (UpscaleOptions, bytes_per_input_pixel, check_outscale,
-                            choose_tile, output_size, upscale_pixels)
+                            choose_tile, default_pad_px, output_size, upscale_pixels)
 from utils.video_probe import VideoInfo, probe_video
 from utils.errors import Cancelled, InvalidInput, OutputError
 from utils.files import describe_os_error
@@ -132,7 +132,7 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
     model_name = model_name or getattr(config, "DEFAULT_MODEL", "realesr-animevideov3")
     model = model_manager.load_model(model_name, gpu_id, fp32)
     options = UpscaleOptions(outscale=outscale, tile_px=tile_setting(tile, True),
-                             pad_px=DEFAULT_PAD_PX.get(model.architecture, 32),
+                             pad_px=default_pad_px(model.architecture),
                              memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
     encoder, container_format, extension = CODECS[codec]
     stem = sanitize_filename(output_name or path.stem)
