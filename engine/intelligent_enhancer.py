@@ -135,7 +135,12 @@ def content_score(features: dict[str, float]) -> float:
 
 def classify_content(image: Any) -> ContentGuess:
     pixels = as_pixels(image)
-    f = content_features(to_rgb8(pixels), opaque_mask(pixels))
+    return classify_rgb(to_rgb8(pixels), opaque_mask(pixels))
+
+
+def classify_rgb(rgb: np.ndarray, opaque: np.ndarray | None = None) -> ContentGuess:
+    """Anime or photo for 8-bit RGB pixels, counting only the `opaque` ones when given."""
+    f = content_features(rgb, opaque)
     if f["saturation"] < GRAY_SATURATION:  # grayscale content: scans and photos far more often than anime
         return ContentGuess("photo", 0.7, f)
     probability = 1.0 / (1.0 + math.exp(-content_score(f)))
@@ -229,7 +234,7 @@ class IntelligentEnhancer:
         pixels = as_pixels(image)
         rgb = to_rgb8(pixels)
         height, width = rgb.shape[:2]
-        content = classify_content(pixels)
+        content = classify_rgb(rgb, opaque_mask(pixels))
         sigma = estimate_noise_sigma(rgb)
         faces = self.detect_faces(rgb)
         blockiness = jpeg_blockiness(rgb)
