@@ -26,10 +26,7 @@ def history_for(config: AppConfig):
 
 
 def manager_for(config: AppConfig) -> ModelManager:
-    return ModelManager(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
-                        allow_downloads=config.ALLOW_DOWNLOADS, device=config.DEVICE,
-                        max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
-                        download_timeout_s=config.DOWNLOAD_TIMEOUT_S, mirror=config.MODEL_MIRROR)
+    return ModelManager.from_config(config)
 
 
 def fail(message: str) -> None:

@@ -78,6 +78,14 @@ class ModelManager:
         self._key_locks: dict[CacheKey, threading.Lock] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_config(cls, config: Any) -> "ModelManager":
+        """The manager an `AppConfig` describes (weights folder, checksums, downloads, device, limits)."""
+        return cls(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
+                   allow_downloads=config.ALLOW_DOWNLOADS, device=config.DEVICE,
+                   max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
+                   download_timeout_s=config.DOWNLOAD_TIMEOUT_S, mirror=config.MODEL_MIRROR)
+
     @property
     def custom_dir(self) -> Path:
         return self.weights_dir / "custom"

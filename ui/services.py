@@ -32,10 +32,7 @@ class Services:
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Services":
-        manager = ModelManager(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
-                               allow_downloads=config.ALLOW_DOWNLOADS, device=config.DEVICE,
-                               max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
-                               download_timeout_s=config.DOWNLOAD_TIMEOUT_S, mirror=config.MODEL_MIRROR)
+        manager = ModelManager.from_config(config)
         settings = SettingsManager(config.SETTINGS_FILE, config.PRESETS_FILE, config.BACKUP_DIR,
                                    defaults=EnhanceSettings(model=config.DEFAULT_MODEL, fp32=config.FP32))
         return cls(config, manager, settings,
