@@ -73,11 +73,10 @@ def check_device_name(name: str) -> str:
 
 def device_request(device: str | None, gpu_id: int | None) -> DeviceRequest:
     """The request from a device name and/or a GPU id (`--device cuda -g 1` is "cuda:1")."""
-    if device is None or check_device_name(device) == "auto":
+    name = None if device is None else check_device_name(device)
+    if name in (None, "auto"):
         return gpu_id
-    if gpu_id is not None and device.lower() == "cuda":
-        return f"cuda:{gpu_id}"
-    return device.lower()
+    return f"cuda:{gpu_id}" if gpu_id is not None and name == "cuda" else name
 
 
 def choose_device(preference: str = "auto", gpu_id: int | None = None, fp32: bool = False) -> DeviceChoice:
