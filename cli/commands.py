@@ -9,6 +9,7 @@ from pathlib import Path
 
 from config import AppConfig
 from engine.model_manager import ModelManager
+from engine.naming import distinct_stems
 from engine.processor import describe_error, enhance_image_direct
 from engine.weights import download, expected_sha256, sha256_of
 from utils.errors import UserError
@@ -93,12 +94,14 @@ def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
     history = history_for(config)
     output_dir = args.output or config.OUTPUT_DIR
     failures = 0
-    for path in expand_inputs(args.inputs):
+    paths = expand_inputs(args.inputs)
+    stems = distinct_stems(paths)  # pic.png + pic.gif -> pic-png_out.png + pic-gif_out.png
+    for path in paths:
         bar = TileBar(path.name)
         try:
             result = enhance_image_direct(
                 path, args.model or config.DEFAULT_MODEL, args.outscale, model_manager=manager, config=config,
-                output_dir=output_dir, suffix=args.suffix, on_progress=bar, history=history,
+                output_dir=output_dir, output_name=stems[path], suffix=args.suffix, on_progress=bar, history=history,
                 **enhance_options(args, config))
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             bar.close()

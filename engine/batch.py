@@ -1,7 +1,6 @@
 """process_batch: many images, one model, every item accounted for (ok, skipped or failed)."""
 from __future__ import annotations
 
-import glob
 import logging
 import time
 import zipfile
@@ -11,17 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.inference import CancelCheck
-from engine.naming import render_name
-from engine.processor import describe_error, enhance_image_direct
+from engine.history import file_sha256
+from engine.naming import distinct_stems
+from engine.processor import describe_error, enhance_image_direct, job_settings
+from engine.resume import add_to_manifest, find_in_manifest, settings_key
 from utils.errors import Cancelled, InvalidInput, UserError
 from utils.files import atomic_path
 from utils.images import ACCEPTED_EXTENSIONS
-from utils.validation import sanitize_filename
 
 log = logging.getLogger(__name__)
 
 ItemProgress = Callable[[int, int, str], None]
-EXT_MARK = "EXTENSION-MARK"
 
 
 @dataclass(frozen=True)
@@ -87,15 +86,36 @@ def target_folder(output_dir: Path, source: Path, input_root: str | Path | None)
     return output_dir
 
 
-def expected_output(output_dir: Path, source: Path, suffix: str, name_template: str | None = None,
-                    model_name: str = "", outscale: float = 4) -> list[Path]:
-    """Results of `source` already in `output_dir` (for resume): named `<stem>_<suffix>.*`, or by
-    the template with any extension (a `{date}` in it matches today's only)."""
-    stem = sanitize_filename(source.stem)
-    if not name_template:
-        return sorted(Path(output_dir).glob(f"{glob.escape(stem)}_{glob.escape(suffix)}.*"))
-    name = render_name(name_template, stem=stem, model=model_name, scale=outscale, ext=EXT_MARK)
-    return sorted(Path(output_dir).glob(glob.escape(name).replace(EXT_MARK, "*")))
+def result_stems(inputs: list[Path], output_dir: Path, input_root: str | Path | None) -> dict[Path, str]:
+    """Each input's stem for its result: distinct among the inputs whose results share a folder."""
+    by_folder: dict[Path, list[Path]] = {}
+    for source in inputs:
+        by_folder.setdefault(target_folder(output_dir, source, input_root), []).append(source)
+    stems: dict[Path, str] = {}
+    for group in by_folder.values():
+        stems.update(distinct_stems(group))
+    return stems
+
+
+def finished_before(source: Path, key: str, output_dir: Path, target_dir: Path, history=None) -> Path | None:
+    """A result that these settings already made from this input (its name and content): in the
+    manifest of the batch's `output_dir` (in the item's own `target_dir`), else in the history
+    (the caller's own, when it is one user's view)."""
+    digest = file_sha256(source)
+    if digest is None:
+        return None
+    found = find_in_manifest(output_dir, source.name, digest, key)
+    if found is not None and found.parent != Path(target_dir).resolve():
+        found = None
+    if found is None and history is not None and hasattr(history, "find_output"):
+        found = history.find_output(source.name, digest, key)
+    return found
+
+
+def note_finished(output_dir: Path, source: Path, key: str, output: Path | None) -> None:
+    digest = file_sha256(source)
+    if digest and output:
+        add_to_manifest(output_dir, source.name, digest, key, output)
 
 
 def process_batch(inputs: list[Path], *, model_manager, config: Any = None, output_dir: str | Path,
@@ -105,31 +125,36 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
                   should_cancel: CancelCheck | None = None, history=None, input_root: str | Path | None = None,
                   **enhance_options: Any) -> BatchResult:
     """Enhance each input with the same settings; failures are recorded and the batch goes on.
-    With `resume`, items whose output already exists are skipped. Cancelling stops between items
-    (the current item's output is never half-written). With `input_root`, each output goes to the
-    same relative folder under `output_dir` as its input under `input_root` (a mirrored tree)."""
+    With `resume`, items that these settings already made from the same input *content* are
+    skipped (see `finished_before`). Cancelling stops between items (the current item's output is
+    never half-written). With `input_root`, each output goes to the same relative folder under
+    `output_dir` as its input under `input_root` (a mirrored tree). Inputs whose results would
+    share a name get distinct ones (`pic.png`, `pic.gif` -> `pic-png_out.png`, `pic-gif_out.png`)."""
     output_dir = Path(output_dir)
     batch_id = new_batch_id()
+    model_name = model_name or getattr(config, "DEFAULT_MODEL", None)
+    key = settings_key(job_settings(model_name, outscale, enhance_options))
+    inputs = [Path(source) for source in inputs]
+    stems = result_stems(inputs, output_dir, input_root)
     items: list[BatchItem] = []
     total = len(inputs)
     for index, source in enumerate(inputs):
-        source = Path(source)
         if should_cancel and should_cancel():
             break
         if on_item:
             on_item(index, total, source.name)
         target_dir = target_folder(output_dir, source, input_root)
-        done = expected_output(target_dir, source, suffix, enhance_options.get("name_template"),
-                               model_name or getattr(config, "DEFAULT_MODEL", ""), outscale) if resume else []
-        if done:
-            items.append(BatchItem(source, "skipped", done[0]))
+        done = finished_before(source, key, output_dir, target_dir, history) if resume else None
+        if done is not None:
+            items.append(BatchItem(source, "skipped", done))
             continue
         started = time.perf_counter()
         try:
             result = enhance_image_direct(source, model_name, outscale, model_manager=model_manager, config=config,
-                                          output_dir=target_dir, suffix=suffix, on_progress=on_progress,
-                                          should_cancel=should_cancel, history=history, batch_id=batch_id,
-                                          **enhance_options)
+                                          output_dir=target_dir, output_name=stems[source], suffix=suffix,
+                                          on_progress=on_progress, should_cancel=should_cancel, history=history,
+                                          batch_id=batch_id, **enhance_options)
+            note_finished(output_dir, source, key, result.output_path)
             items.append(BatchItem(source, "ok", result.output_path, seconds=time.perf_counter() - started))
         except Cancelled:
             break

@@ -33,6 +33,24 @@ def pixel_limit_message(width: int, height: int, outscale: float, double_pass: b
             f"{max_output_pixels / 1e6:.0f} MP output limit; {advice}.")
 
 
+def intermediate_limit_message(width: int, height: int, model_scale: int, outscale: float, double_pass: bool,
+                               max_output_pixels: int | None) -> str | None:
+    """The warning when the model's own output (its native scale, before resizing to the outscale)
+    would pass the pixel limit in any pass, else None: that image is held whole in memory."""
+    if not max_output_pixels:
+        return None
+    sizes = [(width, height)]
+    if double_pass:
+        sizes.append(output_size(width, height, outscale))
+    for pass_w, pass_h in sizes:
+        made_w, made_h = pass_w * model_scale, pass_h * model_scale
+        if made_w * made_h > max_output_pixels:
+            return (f"The model makes a {made_w}x{made_h} ({made_w * made_h / 1e6:.0f} MP) image at its native "
+                    f"x{model_scale} before resizing, over the {max_output_pixels / 1e6:.0f} MP limit; "
+                    "use a smaller image (crop or downscale it) or a model with a smaller native scale.")
+    return None
+
+
 def check_blend_weight(weight: float) -> float:
     if not (isinstance(weight, (int, float)) and math.isfinite(weight)) or not 0.0 <= weight <= 1.0:
         raise InvalidInput(f"The second model's visibility {weight} is out of range; use 0 to 1.")

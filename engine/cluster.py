@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.batch import BatchItem, BatchResult, expected_output, new_batch_id, target_folder, write_zip
+from engine.batch import (BatchItem, BatchResult, finished_before, new_batch_id, result_stems, target_folder,
+                          write_zip)
 from engine.inference import CancelCheck
 from engine.processor import job_settings
+from engine.resume import settings_key
 from utils.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -31,13 +33,15 @@ class EnhanceWorker:
                                     allow_downloads=getattr(config, "ALLOW_DOWNLOADS", False))
 
     def enhance(self, source: str, model_name: str, outscale: float, output_dir: str, suffix: str,
-                options: dict) -> dict:
+                options: dict, key: str, manifest_dir: str) -> dict:
+        from engine.batch import note_finished
         from engine.processor import describe_error, enhance_image_direct
         from utils.errors import UserError
         started = time.time()
         try:
             result = enhance_image_direct(source, model_name, outscale, model_manager=self.manager, config=self.config,
                                           output_dir=output_dir, suffix=suffix, **options)
+            note_finished(Path(manifest_dir), Path(source), key, result.output_path)
             return {"status": "ok", "output_path": str(result.output_path), "error": "", "started": started,
                     "finished": time.time(), "device": result.metrics.get("device")}
         except (UserError, RuntimeError, MemoryError, OSError) as error:
@@ -76,19 +80,23 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
     batch_id = new_batch_id()
     items: dict[int, BatchItem] = {}
     pending: dict[Any, tuple[int, Path, Any]] = {}
-    queue = list(enumerate(Path(p) for p in inputs))
+    inputs = [Path(p) for p in inputs]
+    settings = job_settings(model_name, outscale, options)
+    key = settings_key(settings)
+    stems = result_stems(inputs, output_dir, input_root)
+    queue = list(enumerate(inputs))
     log.info("ray batch: %d items over %d worker(s) (%d GPU(s))", len(inputs), count, gpus)
 
     def submit(worker) -> bool:
         while queue:
             index, source = queue.pop(0)
             target_dir = target_folder(output_dir, source, input_root)
-            done = expected_output(target_dir, source, suffix, options.get("name_template"), model_name,
-                                   outscale) if resume else []
-            if done:
-                items[index] = BatchItem(source, "skipped", done[0])
+            done = finished_before(source, key, output_dir, target_dir, history) if resume else None
+            if done is not None:
+                items[index] = BatchItem(source, "skipped", done)
                 continue
-            ref = worker.enhance.remote(str(source), model_name, outscale, str(target_dir), suffix, options)
+            ref = worker.enhance.remote(str(source), model_name, outscale, str(target_dir), suffix,
+                                        {**options, "output_name": stems[source]}, key, str(output_dir))
             pending[ref] = (index, source, worker)
             return True
         return False
@@ -107,8 +115,8 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
         items[index] = BatchItem(source, outcome["status"], output, outcome["error"],
                                  outcome["finished"] - outcome["started"])
         if history is not None:
-            history.record(kind="batch-item", input_path=source, settings=job_settings(model_name, outscale, options),
-                           model=model_name, device=outcome["device"], started_at=outcome["started"],
+            history.record(kind="batch-item", input_path=source, settings=settings, settings_key=key, model=model_name,
+                           device=outcome["device"], started_at=outcome["started"],
                            finished_at=outcome["finished"], status=outcome["status"], output_path=output,
                            error=outcome["error"] or None, batch_id=batch_id)
         if on_item:

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started_at);
 """
+# Columns added since the first schema: (name, declaration); older databases get them on open.
+ADDED_COLUMNS = (("owner", "TEXT"), ("settings_key", "TEXT"))
+MAX_JOB_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Job:
     output_path: str | None
     status: str
     error: str | None
+    owner: str | None = None
+    settings_key: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -107,27 +112,43 @@ class History:
         with closing(sqlite3.connect(self.db_path, timeout=10)) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for name, declaration in ADDED_COLUMNS:
+                if name not in present:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+            db.execute("CREATE INDEX IF NOT EXISTS jobs_done ON jobs (input_sha256, settings_key)")
+            db.commit()
             db.execute("SELECT count(*) FROM jobs").fetchone()
 
     def record(self, *, kind: str, input_path: str | Path | None, settings: dict[str, Any], model: str | None,
                device: str | None, started_at: float, status: str, output_path: str | Path | None = None,
-               error: str | None = None, batch_id: str | None = None, finished_at: float | None = None) -> int:
+               error: str | None = None, batch_id: str | None = None, finished_at: float | None = None,
+               owner: str | None = None, settings_key: str | None = None) -> int:
         values = (kind, batch_id, Path(input_path).name if input_path else "(in memory)", file_sha256(input_path),
                   json.dumps(settings, default=str, sort_keys=True), model, device, started_at,
-                  finished_at or time.time(), str(output_path) if output_path else None, status, error)
+                  finished_at or time.time(), str(output_path) if output_path else None, status, error, owner,
+                  settings_key)
         try:
             with self._connect() as db:
                 cursor = db.execute("INSERT INTO jobs (kind, batch_id, input_name, input_sha256, settings, model, "
-                                    "device, started_at, finished_at, output_path, status, error) "
-                                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+                                    "device, started_at, finished_at, output_path, status, error, owner, "
+                                    "settings_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
                 return int(cursor.lastrowid)
         except sqlite3.Error as error:  # history must never fail a job
             log.warning("could not record a job in %s: %s", self.db_path, error)
             return -1
 
+    def for_owner(self, owner: str | None) -> "OwnedHistory":
+        """The same history seen by one user: their jobs only, new jobs stamped with their name."""
+        return OwnedHistory(self, owner)
+
     def jobs(self, *, kind: str | None = None, status: str | None = None, search: str | None = None,
-             limit: int = 200) -> list[Job]:
+             limit: int = 200, owner: str | None = None, any_owner: bool = True) -> list[Job]:
+        """Newest first. `any_owner=False` keeps `owner`'s jobs only (None: jobs run without a login)."""
         clauses, params = [], []
+        if not any_owner:
+            clauses.append("owner IS ?")
+            params.append(owner)
         if kind:
             clauses.append("kind = ?")
             params.append(kind)
@@ -142,10 +163,29 @@ class History:
             rows = db.execute(f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?", (*params, int(limit))).fetchall()
         return [self._job(r) for r in rows]
 
-    def get(self, job_id: int) -> Job | None:
+    def get(self, job_id: int, *, owner: str | None = None, any_owner: bool = True) -> Job | None:
+        if not 0 < int(job_id) <= MAX_JOB_ID:
+            return None
+        query, params = "SELECT * FROM jobs WHERE id = ?", [int(job_id)]
+        if not any_owner:
+            query += " AND owner IS ?"
+            params.append(owner)
         with self._connect() as db:
-            row = db.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
+            row = db.execute(query, params).fetchone()
         return self._job(row) if row else None
+
+    def find_output(self, input_name: str, input_sha256: str, settings_key: str, *, owner: str | None = None,
+                    any_owner: bool = True) -> Path | None:
+        """The newest result, still on disk, that these settings made from this input (name and content)."""
+        query = ("SELECT output_path FROM jobs WHERE input_sha256 = ? AND settings_key = ? AND input_name = ? "
+                 "AND status = 'ok' AND output_path IS NOT NULL")
+        params: list = [input_sha256, settings_key, input_name]
+        if not any_owner:
+            query += " AND owner IS ?"
+            params.append(owner)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY id DESC LIMIT 20", params).fetchall()
+        return next((Path(r[0]) for r in rows if Path(r[0]).is_file()), None)
 
     @staticmethod
     def _job(row: sqlite3.Row) -> Job:
@@ -155,6 +195,25 @@ class History:
         except ValueError:
             data["settings"] = {}
         return Job(**data)
+
+
+class OwnedHistory:
+    """One user's view of a `History` (when the server has logins): the same methods, their jobs only."""
+
+    def __init__(self, history: History, owner: str | None):
+        self.history, self.owner = history, owner
+
+    def record(self, **fields: Any) -> int:
+        return self.history.record(**fields, owner=self.owner)
+
+    def jobs(self, **filters: Any) -> list[Job]:
+        return self.history.jobs(**filters, owner=self.owner, any_owner=False)
+
+    def get(self, job_id: int) -> Job | None:
+        return self.history.get(job_id, owner=self.owner, any_owner=False)
+
+    def find_output(self, input_name: str, input_sha256: str, settings_key: str) -> Path | None:
+        return self.history.find_output(input_name, input_sha256, settings_key, owner=self.owner, any_owner=False)
 
 
 HEADERS = ["#", "When", "Kind", "Input", "Model", "Status", "Seconds", "Output", "Error"]

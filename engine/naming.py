@@ -1,8 +1,15 @@
-"""Output names from a template ({stem}, {model}, {scale}, {ext}, {date}) and "never overwrite"."""
+"""Output names: a template ({stem}, {model}, {scale}, {ext}, {date}) for the name, the extension
+always the app's own; distinct names for inputs that share a stem; "never overwrite".
+
+Templates are parsed here, not with `str.format`: a format spec (`{stem:>100000000}`) would be a
+memory bomb and a field path (`{stem.__class__}`) an attribute walk, so both are refused.
+"""
 from __future__ import annotations
 
-import string
+import re
 import time
+from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 from utils.errors import InvalidInput
@@ -10,26 +17,92 @@ from utils.validation import sanitize_filename
 
 PLACEHOLDERS = ("stem", "model", "scale", "ext", "date")
 KEEP_NAME_TEMPLATE = "{stem}.{ext}"
+FINAL_EXTENSION = ".{ext}"
+MAX_TEMPLATE_CHARS = 200
+# Every extension the app writes; a result never gets any other (an .html or .svg result would be
+# a stored script in the app's origin).
+RESULT_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif", "avif", "tga", "qoi",
+                               "mp4", "webm", "mkv", "mov", "zip"})
+_FIELD = re.compile(r"\{([^{}]*)\}|\{\{|\}\}|[{}]")
+
+
+def template_parts(template: str) -> list[tuple[str, bool]]:
+    """The template as (text, is_placeholder) pieces; anything but a plain known placeholder is refused."""
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise InvalidInput(f"The name template is {len(template)} characters long; use at most {MAX_TEMPLATE_CHARS}.")
+    parts: list[tuple[str, bool]] = []
+    position = 0
+    for match in _FIELD.finditer(template):
+        if match.start() > position:
+            parts.append((template[position:match.start()], False))
+        position = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            parts.append((token[0], False))
+            continue
+        field = match.group(1)
+        if field in PLACEHOLDERS:
+            parts.append((field, True))
+            continue
+        inside = field if field is not None else template[match.end():]
+        name, extra = re.match(r"([^:!.\[{}]*)(.?)", inside).groups()  # type: ignore[union-attr]
+        if name in PLACEHOLDERS and extra in (":", "!", ".", "["):
+            raise InvalidInput(f"The name template's {{{name}{extra}...}} has a format or field part; "
+                               f"write plain {{{name}}} (nothing else inside the braces).")
+        if field is None:
+            raise InvalidInput("The name template has an unmatched brace; write {{ or }} for a literal one.")
+        known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+        raise InvalidInput(f"The name template uses {{{field}}}; use {known}.")
+    if position < len(template):
+        parts.append((template[position:], False))
+    return parts
 
 
 def check_template(template: str) -> str:
-    try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError:
-        raise InvalidInput(f"The name template {template!r} has unbalanced braces.") from None
-    unknown = [f for f in fields if f not in PLACEHOLDERS]
-    if unknown:
-        raise InvalidInput(f"The name template uses {{{unknown[0]}}}; use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}.")
-    if "{ext}" not in template:
-        raise InvalidInput("The name template must end the name with {ext} so the file type is right.")
+    parts = template_parts(template)
+    if len(parts) < 2 or parts[-1] != ("ext", True) or not parts[-2][0].endswith(".") or parts[-2][1]:
+        raise InvalidInput("The name template must end with .{ext}; the app chooses the file type "
+                           "(e.g. {stem}_{model}.{ext}).")
     return template
 
 
 def render_name(template: str, *, stem: str, model: str, scale: float, ext: str) -> str:
-    """One safe file name (no folders) from the template."""
-    name = check_template(template).format(stem=stem, model=model.replace("/", "-"), scale=f"{scale:g}x",
-                                           ext=ext, date=time.strftime("%Y%m%d"))
-    return sanitize_filename(name, default=f"{stem}.{ext}")
+    """One safe file name (no folders) from the template, ending in `.ext` (one of the app's own)."""
+    ext = check_extension(ext)
+    check_template(template)
+    values = {"stem": stem, "model": model.replace("/", "-"), "scale": f"{scale:g}x", "ext": ext,
+              "date": time.strftime("%Y%m%d")}
+    base = "".join(values[text] if placeholder else text for text, placeholder in template_parts(template)[:-1])
+    base = sanitize_filename(base[:-1], default=stem, max_length=120 - len(ext) - 1)
+    return f"{base}.{ext}"
+
+
+def check_extension(ext: str) -> str:
+    ext = ext.lower().lstrip(".")
+    if ext not in RESULT_EXTENSIONS:
+        raise InvalidInput(f"{ext!r} is not a result type this app writes.")
+    return ext
+
+
+def distinct_stems(paths: Iterable[Path]) -> dict[Path, str]:
+    """Each input's stem for its result's name. Inputs that share a stem (`pic.png`, `pic.gif`) get
+    their own extension added (`pic-png`, `pic-gif`); any still alike get `-2`, `-3`, ... in order."""
+    paths = list(paths)
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for path in paths:
+        groups[sanitize_filename(path.stem).casefold()].append(path)
+    stems: dict[Path, str] = {}
+    taken: set[str] = set()
+    for path in paths:
+        stem = sanitize_filename(path.stem)
+        if len(groups[stem.casefold()]) > 1:
+            stem = sanitize_filename(f"{stem}-{path.suffix.lstrip('.').lower() or 'file'}")
+        candidate, number = stem, 2
+        while candidate.casefold() in taken:
+            candidate, number = f"{stem}-{number}", number + 1
+        taken.add(candidate.casefold())
+        stems[path] = candidate
+    return stems
 
 
 def unused_path(path: Path) -> Path:

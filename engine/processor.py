@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from engine.blend import blend_pixels, check_blend_weight, pixel_limit_message
+from engine.blend import blend_pixels, check_blend_weight, intermediate_limit_message, pixel_limit_message
 from engine.inference import CancelCheck
 from engine.model_manager import ModelManager
 from engine.naming import check_template, render_name, unused_path
+from engine.resume import settings_key
 from engine.upscale import (ALPHA_UPSAMPLERS, UpscaleOptions, UpscaleReport, check_outscale, default_pad_px,
                             upscale_pixels)
 from utils.errors import Cancelled, InvalidInput, OutputError, UserError
@@ -139,17 +140,17 @@ def recorded(kind: str):
             job_kind = kind if batch_id is None else "batch-item"
             settings = job_settings(model_name, scale, kwargs)
             source_path = source if isinstance(source, (str, Path)) else None
+            common = dict(kind=job_kind, input_path=source_path, settings=settings, model=model_name,
+                          started_at=started, batch_id=batch_id, settings_key=settings_key(settings))
             try:
                 result = function(source, model_name, scale, **kwargs)
             except Exception as error:
-                history.record(kind=job_kind, input_path=source_path, settings=settings, model=model_name, device=None,
-                               started_at=started, status="cancelled" if isinstance(error, Cancelled) else "failed",
-                               error=str(error) if isinstance(error, UserError) else type(error).__name__,
-                               batch_id=batch_id)
+                history.record(**common, device=None,
+                               status="cancelled" if isinstance(error, Cancelled) else "failed",
+                               error=str(error) if isinstance(error, UserError) else type(error).__name__)
                 raise
-            history.record(kind=job_kind, input_path=source_path, settings=settings, model=model_name,
-                           device=getattr(result, "device", None) or result.metrics.get("device"),
-                           started_at=started, status="ok", output_path=result.output_path, batch_id=batch_id)
+            history.record(**common, device=getattr(result, "device", None) or result.metrics.get("device"),
+                           status="ok", output_path=result.output_path)
             return result
         return call
     return wrap
@@ -225,6 +226,11 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
 
     model = load(model_name)
     second = load(blend_model) if blend_model else None
+    for loaded in filter(None, (model, second)):
+        too_large = intermediate_limit_message(decoded.width, decoded.height, loaded.scale, outscale, double_pass,
+                                               limits.max_output_pixels)
+        if too_large:
+            raise InvalidInput(too_large)
     try:
         pixels, report = run(model, model.name if second else "")
         if second is not None:

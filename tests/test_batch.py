@@ -83,7 +83,8 @@ def test_batch_command(mixed_folder, tmp_path, cli_env):
     assert "3 successful, 2 failed" in result.stdout
     errors = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(errors) == 2 and all(ln.startswith("error: ") for ln in errors)
-    assert len(list((tmp_path / "out").iterdir())) == 3
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == [
+        "good0_out.png", "good1_out.png", "good2_out.png"]
 
 
 def test_analyze_command_prints_the_json(cli_env, skimage_dir):
@@ -94,3 +95,50 @@ def test_analyze_command_prints_the_json(cli_env, skimage_dir):
     data = json.loads(result.stdout)
     assert set(data) == {"settings", "reasoning", "analysis"} and data["analysis"]["resolution"] == "600x400"
     assert np.isfinite(data["analysis"]["noise_sigma"])
+
+
+def solid(path, colour, size=(24, 16)):
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def test_resume_knows_a_result_by_content_not_by_name(tmp_path, manager):
+    """Another photo with the same name is new work; the same photo under its name is done."""
+    out = tmp_path / "out"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    red = solid(tmp_path / "a" / "photo.png", "red")
+    first = process_batch([red], model_manager=manager, output_dir=out, model_name="realesr-animevideov3", outscale=1)
+    blue = solid(tmp_path / "b" / "photo.png", "blue")
+    again = process_batch([blue], model_manager=manager, output_dir=out, model_name="realesr-animevideov3",
+                          outscale=1, resume=True, overwrite=False)
+    assert again.items[0].status == "ok" and again.items[0].output_path != first.items[0].output_path
+    assert np.asarray(Image.open(again.items[0].output_path))[8, 12].argmax() == 2  # blue, not the red result
+    same = process_batch([red], model_manager=manager, output_dir=out, model_name="realesr-animevideov3",
+                         outscale=1, resume=True)
+    assert same.items[0].status == "skipped" and same.items[0].output_path == first.items[0].output_path
+    other_settings = process_batch([red], model_manager=manager, output_dir=out, model_name="realesr-animevideov3",
+                                   outscale=2, resume=True, overwrite=False)
+    assert other_settings.items[0].status == "ok"
+
+
+def test_inputs_sharing_a_stem_get_a_result_each(tmp_path, manager):
+    png = solid(tmp_path / "pic.png", "red")
+    gif = tmp_path / "pic.gif"
+    Image.new("P", (24, 16), 3).save(gif)
+    result = process_batch([png, gif], model_manager=manager, output_dir=tmp_path / "out",
+                           model_name="realesr-animevideov3", outscale=1)
+    assert sorted(i.output_path.name for i in result.items) == ["pic-gif_out.png", "pic-png_out.png"]
+    assert np.asarray(Image.open(tmp_path / "out" / "pic-png_out.png"))[8, 12].argmax() == 0
+
+
+def test_cli_upscale_two_inputs_with_one_stem(tmp_path, cli_env):
+    solid(tmp_path / "pic.png", "red")
+    solid(tmp_path / "pic.jpg", "blue")
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "upscale", str(tmp_path / "pic.png"),
+                             str(tmp_path / "pic.jpg"), "-o", str(tmp_path / "out"), "-n", "realesr-animevideov3",
+                             "-s", "1"], env=cli_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    made = {p.name: np.asarray(Image.open(p).convert("RGB"))[8, 12] for p in (tmp_path / "out").iterdir()}
+    assert sorted(made) == ["pic-jpg_out.jpg", "pic-png_out.png"]
+    assert made["pic-png_out.png"].argmax() == 0 and made["pic-jpg_out.jpg"].argmax() == 2

@@ -3,10 +3,12 @@ import subprocess
 import sys
 
 import pytest
+from pathlib import Path
 from PIL import Image
 
 from engine.batch import images_in, process_batch
 from engine.naming import check_template, render_name, unused_path
+from engine.resume import MANIFEST_NAME
 from utils.errors import InvalidInput
 
 from .conftest import ROOT
@@ -35,6 +37,40 @@ def test_render_and_check_templates():
         check_template("{stem}.png")
 
 
+@pytest.mark.parametrize("template", ["{stem}.{ext}.html", "{stem}.{ext}.svg", "{stem}.html", "{stem}{ext}",
+                                      "{ext}", "{stem}.{ext}/x"])
+def test_the_extension_is_always_last_and_the_apps(template):
+    with pytest.raises(InvalidInput, match=r"must end with \.\{ext\}"):
+        check_template(template)
+
+
+@pytest.mark.parametrize("template", ["{stem:>100000000}.{ext}", "{stem:{ext}}.{ext}", "{stem!r}.{ext}",
+                                      "{stem.__class__}.{ext}", "{stem[0]}.{ext}", "{model:^999}_{stem}.{ext}"])
+def test_format_specs_and_field_paths_are_refused_in_one_sentence(template):
+    with pytest.raises(InvalidInput) as error:
+        render_name(template, stem="cat", model="m", scale=4, ext="png")
+    message = str(error.value)
+    assert "format or field part" in message and message.count(".") <= 3 and "Invalid format" not in message
+
+
+def test_template_edge_cases():
+    assert render_name("{{{stem}}}.{ext}", stem="cat", model="m", scale=4, ext="png") == "{cat}.png"
+    assert render_name("{stem}.html.{ext}", stem="cat", model="m", scale=4, ext="webp") == "cat.html.webp"
+    assert render_name("{stem}.{ext}", stem="a.svg", model="m", scale=4, ext="png") == "a.svg.png"
+    with pytest.raises(InvalidInput, match="unmatched brace"):
+        check_template("{stem.{ext}")
+    with pytest.raises(InvalidInput, match="at most"):
+        check_template("x" * 500 + ".{ext}")
+    with pytest.raises(InvalidInput, match="not a result type"):
+        render_name("{stem}.{ext}", stem="cat", model="m", scale=4, ext="html")
+
+
+def test_distinct_stems_are_predictable():
+    from engine.naming import distinct_stems
+    paths = [Path("a/pic.png"), Path("b/pic.gif"), Path("c/other.jpg"), Path("d/pic.png")]
+    assert list(distinct_stems(paths).values()) == ["pic-png", "pic-gif", "other", "pic-png-2"]
+
+
 def test_unused_path(tmp_path):
     (tmp_path / "x.png").write_bytes(b"1")
     (tmp_path / "x (2).png").write_bytes(b"2")
@@ -49,7 +85,7 @@ def test_tree_is_mirrored_with_templates(tree, tmp_path, manager):
     result = process_batch(inputs, model_manager=manager, output_dir=out, model_name="realesr-animevideov3",
                            outscale=2, input_root=tree, name_template="{stem}_{scale}.{ext}")
     assert result.failed == 0
-    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
     assert written == ["1998/b_2x.png", "1998/summer/c_2x.jpg", "a_2x.png"]
     again = process_batch(inputs, model_manager=manager, output_dir=out, model_name="realesr-animevideov3",
                           outscale=2, input_root=tree, name_template="{stem}_{scale}.{ext}", overwrite=False)
@@ -72,5 +108,5 @@ def test_cli_recursive_keep_name(tree, tmp_path, cli_env):
                              "--keep-name", "-n", "realesr-animevideov3", "-s", "1"], env=cli_env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != MANIFEST_NAME) == [
         "1998/b.png", "1998/summer/c.jpg", "a.png"]
