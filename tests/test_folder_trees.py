@@ -50,7 +50,7 @@ def test_format_specs_and_field_paths_are_refused_in_one_sentence(template):
     with pytest.raises(InvalidInput) as error:
         render_name(template, stem="cat", model="m", scale=4, ext="png")
     message = str(error.value)
-    assert "format or field part" in message and message.count(".") <= 3 and "Invalid format" not in message
+    assert "format or field part" in message and message.endswith(").") and "Invalid format" not in message
 
 
 def test_template_edge_cases():
@@ -58,7 +58,7 @@ def test_template_edge_cases():
     assert render_name("{stem}.html.{ext}", stem="cat", model="m", scale=4, ext="webp") == "cat.html.webp"
     assert render_name("{stem}.{ext}", stem="a.svg", model="m", scale=4, ext="png") == "a.svg.png"
     with pytest.raises(InvalidInput, match="unmatched brace"):
-        check_template("{stem.{ext}")
+        check_template("a}b_{stem}.{ext}")
     with pytest.raises(InvalidInput, match="at most"):
         check_template("x" * 500 + ".{ext}")
     with pytest.raises(InvalidInput, match="not a result type"):
