@@ -71,13 +71,20 @@ def _device(name: str, raw: str) -> str:
     raise ConfigError(f"{PREFIX}{name}={raw!r} is not a device; use auto, cpu, cuda, cuda:N or mps.")
 
 
-def _auth(name: str, raw: str) -> tuple[str, str] | None:
+def _auth(name: str, raw: str) -> tuple[tuple[str, str], ...] | None:
+    """`user:password`, or several separated by commas (each user then has their own history and results)."""
     if not raw.strip():
         return None
-    user, sep, password = raw.partition(":")
-    if not sep or not user or not password:
-        raise ConfigError(f"{PREFIX}{name} must look like user:password (both non-empty).")
-    return (user, password)
+    pairs = []
+    for item in raw.split(","):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user or not password:
+            raise ConfigError(f"{PREFIX}{name} must look like user:password (both non-empty), or several of them "
+                              "separated by commas.")
+        pairs.append((user, password))
+    if len({user for user, _ in pairs}) != len(pairs):
+        raise ConfigError(f"{PREFIX}{name} names a user twice; give each user once.")
+    return tuple(pairs)
 
 
 def _text(name: str, raw: str) -> str:
@@ -102,7 +109,8 @@ class AppConfig:
     SERVER_NAME: str = _setting("127.0.0.1", _text, "Interface to listen on; 0.0.0.0 exposes the app to the network")
     SERVER_PORT: int = _setting(8081, _number(int, 1, 65535), "Port of the web UI")
     SHARE: bool = _setting(False, _bool, "Create a public Gradio share link (public for 72 hours)")
-    AUTH: tuple[str, str] | None = _setting(None, _auth, "user:password to require a login; empty for none")
+    AUTH: tuple[tuple[str, str], ...] | None = _setting(None, _auth, "user:password to require a login (several: user1:pw1,user2:pw2; each sees only their own jobs); empty for none")
+    JOB_TIME_LIMIT_S: float = _setting(3600.0, _number(float, 0, 86400 * 7), "Longest a web job (image, video or batch) may run before it is stopped; 0 for no limit")
     QUEUE_MAX_SIZE: int = _setting(16, _number(int, 1, 10000), "Jobs waiting beyond this many get a 'busy' answer")
     CONCURRENCY_LIMIT: int = _setting(1, _number(int, 1, 64), "Jobs running at once per device")
     MAX_UPLOAD_MB: int = _setting(200, _number(int, 1, 100000), "Largest upload the web UI accepts")

@@ -56,6 +56,8 @@ class BatchResult:
 def folder_inside(root: Path, requested: str | Path) -> Path:
     """`requested` resolved inside `root`; anything outside it (.., absolute, symlinks) is refused."""
     root = Path(root).resolve()
+    if "\x00" in str(requested):
+        raise InvalidInput("The folder name contains a NUL character; type the folder's name as it is.")
     candidate = (root / requested).resolve()
     if not candidate.is_relative_to(root):
         raise InvalidInput(f"The folder {str(requested)!r} is outside the input folder {root}; "

@@ -15,6 +15,8 @@ from utils.gpu import DeviceRequest
 from utils.images import resize, to_rgb8
 
 DEFAULT_REGION_PX = 256
+MAX_REGION_PX = 1024
+MAX_MODELS = 6
 CELL_PX = 384
 
 
@@ -28,12 +30,15 @@ class Comparison:
 
 def crop_region(pixels: np.ndarray, region: tuple[int, int, int, int] | None = None,
                 size: int = DEFAULT_REGION_PX) -> np.ndarray:
-    """The region (x, y, width, height), clipped to the image; by default the centre `size` square."""
+    """The region (x, y, width, height), clipped to the image and to `MAX_REGION_PX` a side; by
+    default the centre `size` square."""
     height, width = pixels.shape[:2]
+    size = min(int(size), MAX_REGION_PX)
     if region is None:
         w, h = min(size, width), min(size, height)
         region = ((width - w) // 2, (height - h) // 2, w, h)
     x, y, w, h = (int(v) for v in region)
+    w, h = min(w, MAX_REGION_PX), min(h, MAX_REGION_PX)
     x0, y0 = max(0, min(x, width - 1)), max(0, min(y, height - 1))
     x1, y1 = min(width, x0 + max(1, w)), min(height, y0 + max(1, h))
     if x1 - x0 < 4 or y1 - y0 < 4:
@@ -44,9 +49,13 @@ def crop_region(pixels: np.ndarray, region: tuple[int, int, int, int] | None = N
 def compare_models(pixels: np.ndarray, model_names: list[str], *, model_manager: ModelManager,
                    region: tuple[int, int, int, int] | None = None, gpu_id: DeviceRequest = None,
                    on_progress=None, should_cancel: CancelCheck | None = None) -> tuple[np.ndarray, list[Comparison]]:
-    """Run each model at its own scale on the region; unavailable models are listed with the reason."""
+    """Run each model at its own scale on the region (tiled like any job); unavailable models are
+    listed with the reason. A model named twice runs once; at most `MAX_MODELS` models."""
+    model_names = list(dict.fromkeys(model_names or []))
     if not model_names:
         raise InvalidInput("Choose at least one model to compare.")
+    if len(model_names) > MAX_MODELS:
+        raise InvalidInput(f"{len(model_names)} models were chosen; compare at most {MAX_MODELS} at a time.")
     crop = crop_region(pixels, region)
     results = []
     for index, name in enumerate(model_names):
@@ -57,8 +66,9 @@ def compare_models(pixels: np.ndarray, model_names: list[str], *, model_manager:
         started = time.perf_counter()
         try:
             model = model_manager.load_model(name, gpu_id)
-            out, _ = upscale_pixels(model, crop, UpscaleOptions(outscale=model.scale, tile_px=0,
-                                                                pad_px=default_pad_px(model.architecture)))
+            out, _ = upscale_pixels(model, crop, UpscaleOptions(outscale=model.scale, tile_px=None,
+                                                                pad_px=default_pad_px(model.architecture)),
+                                    should_cancel=should_cancel)
             results.append(Comparison(name, out, time.perf_counter() - started))
         except UserError as error:
             results.append(Comparison(name, None, 0.0, str(error)))

@@ -71,6 +71,7 @@ class ModelManager:
         self.weights_dir = Path(weights_dir)
         self.verify_checksums = verify_checksums
         self.allow_downloads = allow_downloads
+        self.explicit_downloads = allow_downloads  # what download() may do
         self.device_preference = device
         self.max_custom_model_bytes = max_custom_model_bytes
         self.download_timeout_s = download_timeout_s
@@ -79,12 +80,16 @@ class ModelManager:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Any) -> "ModelManager":
-        """The manager an `AppConfig` describes (weights folder, checksums, downloads, device, limits)."""
-        return cls(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
-                   allow_downloads=config.ALLOW_DOWNLOADS, device=config.DEVICE,
-                   max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
-                   download_timeout_s=config.DOWNLOAD_TIMEOUT_S, mirror=config.MODEL_MIRROR)
+    def from_config(cls, config: Any, *, downloads_on_demand: bool = True) -> "ModelManager":
+        """The manager an `AppConfig` describes (weights folder, checksums, downloads, device, limits).
+        With `downloads_on_demand=False` (the web server) loading a model never downloads as a side
+        effect; `download()` still fetches when the config allows downloads."""
+        manager = cls(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
+                      allow_downloads=config.ALLOW_DOWNLOADS and downloads_on_demand, device=config.DEVICE,
+                      max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
+                      download_timeout_s=config.DOWNLOAD_TIMEOUT_S, mirror=config.MODEL_MIRROR)
+        manager.explicit_downloads = config.ALLOW_DOWNLOADS
+        return manager
 
     @property
     def custom_dir(self) -> Path:
@@ -172,6 +177,13 @@ class ModelManager:
                                verify=self.verify_checksums, on_progress=on_progress,
                                timeout_s=self.download_timeout_s)
 
+    def download(self, model_name: str, on_progress: ProgressFn | None = None) -> WeightsFile:
+        """Fetch (or find) one model's weights on an explicit request, e.g. the System tab's button."""
+        spec = self.spec(model_name)
+        return resolve_weights(spec, self.weights_dir, allow_download=self.explicit_downloads,
+                               verify=self.verify_checksums, on_progress=on_progress,
+                               timeout_s=self.download_timeout_s)
+
     def _load(self, model_name: str, choice: DeviceChoice, denoise: float | None,
               on_progress: ProgressFn | None) -> LoadedModel:
         started = time.perf_counter()
@@ -207,7 +219,7 @@ class ModelManager:
                 cached = bundled_cache_path(spec, self.weights_dir)
                 size = cached.stat().st_size if cached.is_file() else spec.size_bytes
             else:
-                status = "downloadable" if self.allow_downloads else "missing"
+                status = "downloadable" if self.explicit_downloads else "missing"
                 size = spec.size_bytes
             rows.append(ModelStatus(spec.name, spec.kind, status, size, spec.scale, spec.description, spec.url))
         if "upscaler" in kinds:

@@ -20,7 +20,9 @@ def test_values_are_typed():
                                  "REALESRGAN_DEVICE": "cuda:1"}, env_file="")
     assert config.SERVER_PORT == 9000 and config.SHARE is True
     assert config.GPU_MEMORY_RESERVE == 0.25
-    assert config.AUTH == ("ann", "secret")
+    assert config.AUTH == (("ann", "secret"),)
+    several = AppConfig.from_env({"REALESRGAN_AUTH": "ann:secret, bob:pa:ss"}, env_file="")
+    assert several.AUTH == (("ann", "secret"), ("bob", "pa:ss"))
     assert config.DEVICE == "cuda:1"
 
 

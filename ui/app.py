@@ -22,17 +22,25 @@ def exposure_warnings(config: AppConfig) -> list[str]:
 
 
 def launch_options(config: AppConfig) -> dict:
-    """Serve only the output folder; block weights, data and logs; cap uploads."""
+    """Serve only the output folder, never as pages in our origin and, with logins, to its owner only;
+    block weights, data and logs; cap uploads; slow down failed logins; show users our sentences
+    (gr.Error), never a raw exception's text."""
+    from starlette.middleware import Middleware
+
+    from ui.file_guard import FileGuard
+    from ui.login import LoginThrottle
     return {
         "server_name": config.SERVER_NAME,
         "server_port": config.SERVER_PORT,
         "share": config.SHARE,
-        "auth": config.AUTH,
+        "auth": LoginThrottle(config.AUTH).check if config.AUTH else None,
         "allowed_paths": [str(config.OUTPUT_DIR)],
         "blocked_paths": [str(config.WEIGHTS_DIR), str(config.DATA_DIR / "logs"), str(config.SETTINGS_FILE),
                           str(config.PRESETS_FILE), str(config.BACKUP_DIR), str(config.LOG_FILE.parent)],
         "max_file_size": config.MAX_UPLOAD_MB * 1024 * 1024,
-        "show_error": True,
+        "show_error": False,
+        "app_kwargs": {"middleware": [Middleware(FileGuard, output_dir=config.OUTPUT_DIR,
+                                                 logins=config.AUTH is not None)]},
         "footer_links": [],
     }
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 import html
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
 from config import AppConfig
-from engine.history import History
+from engine.history import History, OwnedHistory
+from engine.job_control import JobControl
 from engine.intelligent_enhancer import IntelligentEnhancer
 from engine.model_manager import ModelManager
+from engine.naming import new_job_folder
 from engine.processor import describe_error
 from engine.settings_manager import EnhanceSettings, SettingsManager
 from utils.errors import UserError
@@ -32,13 +36,45 @@ class Services:
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Services":
-        manager = ModelManager.from_config(config)
+        # The web UI downloads weights only from the System tab's button, never as a side effect.
+        manager = ModelManager.from_config(config, downloads_on_demand=False)
         settings = SettingsManager(config.SETTINGS_FILE, config.PRESETS_FILE, config.BACKUP_DIR,
                                    defaults=EnhanceSettings(model=config.DEFAULT_MODEL, fp32=config.FP32))
         return cls(config, manager, settings,
                    IntelligentEnhancer(manager, max_output_pixels=config.MAX_OUTPUT_PIXELS,
                                        memory_reserve=config.GPU_MEMORY_RESERVE),
                    History(config.HISTORY_DB))
+
+
+    def owner(self, request: gr.Request | None) -> str | None:
+        """Whose job this is: the logged-in user, or None on a server without logins (single-user)."""
+        return getattr(request, "username", None) if self.config.AUTH else None
+
+    def history_of(self, request: gr.Request | None) -> OwnedHistory:
+        return self.history.for_owner(self.owner(request))
+
+    def job_folder(self, request: gr.Request | None, kind: str) -> Path:
+        return new_job_folder(self.config.OUTPUT_DIR, self.owner(request), kind)
+
+    def job_control(self, token: "CancelToken", request: gr.Request | None) -> JobControl:
+        """The job's stop check: the Cancel button, the client going away, the time limit."""
+        return JobControl(cancelled=token.is_set, client_gone=client_gone_check(request),
+                          time_limit_s=self.config.JOB_TIME_LIMIT_S)
+
+
+def client_gone_check(request: gr.Request | None) -> Callable[[], bool] | None:
+    """True once the page or API client that queued this job has disconnected. Gradio marks the
+    session's events dead when its event stream closes; the running function is not told, so we ask."""
+    app = getattr(getattr(request, "request", None), "app", None)
+    queue = getattr(getattr(app, "blocks", None), "_queue", None)
+    session = getattr(request, "session_hash", None)
+    if queue is None or not session:
+        return None
+
+    def gone() -> bool:
+        events = [event for job in queue.active_jobs if job for event in job if event.session_hash == session]
+        return any(not event.alive for event in events)
+    return gone
 
 
 class CancelToken:

@@ -92,4 +92,4 @@ def test_http_api(corpus_dir, server):
     # still serving after all of that
     good = next(n for n in sorted(expected) if expected[n] == "ok")
     assert client.predict(handle_file(str(folder / good)), model_name=MODEL, scale=1, api_name="/enhance_image")[0]
-    assert not list(server[1].OUTPUT_DIR.glob("*.part"))
+    assert not list(server[1].OUTPUT_DIR.rglob("*.part"))

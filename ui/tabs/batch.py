@@ -1,16 +1,14 @@
 """Batch tab: many uploads or a server-side folder under the input directory, one setting for all."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import gradio as gr
 
 from engine.batch import folder_inside, images_in, process_batch
-from engine.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS
+from engine.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS, check_template
 from ui.formatting import model_choices
 from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
-from utils.errors import UserError
 
 
 def build(services: Services) -> None:
@@ -28,7 +26,8 @@ def build(services: Services) -> None:
                                 label="Model")
             outscale = gr.Slider(1, 8, value=4, step=0.5, label="Outscale")
             device = device_dropdown(services, "batch-device")
-            resume = gr.Checkbox(label="Resume: skip images whose result already exists", value=False)
+            resume = gr.Checkbox(label="Resume: skip images you already enhanced with these settings", value=False,
+                                 info="Recognised by their content and name; the earlier result is listed again")
             with gr.Accordion("Names and metadata", open=False):
                 template = gr.Textbox(value="", label="Name template (empty: <name>_out.<ext>)",
                                       placeholder="{stem}_{model}_{scale}.{ext}", elem_id="batch-template",
@@ -50,7 +49,7 @@ def build(services: Services) -> None:
 
     def process(files, folder_name, model_name, scale, resume_flag, cancel_token: CancelToken, subfolders=False,
                 name_template="", keep=False, never_overwrite=False, strip_metadata=False, device_name=None,
-                progress=gr.Progress()):
+                request: gr.Request = None, progress=gr.Progress()):
         cancel_token.reset()
         try:
             inputs = [Path(f) for f in (files or [])]
@@ -60,9 +59,11 @@ def build(services: Services) -> None:
                 inputs += images_in(folder_path, recursive=bool(subfolders))
                 root = folder_path if subfolders else None
             if not inputs:
-                raise gr.Error("Add images or name a folder first.")
-            output_dir = config.OUTPUT_DIR / (f"batch_{time.strftime('%Y%m%d')}" if resume_flag
-                                              else f"batch_{time.strftime('%Y%m%d-%H%M%S')}")
+                raise gr.Error("Add images or name a folder first.", print_exception=False)
+            template = KEEP_NAME_TEMPLATE if keep else (name_template or "").strip() or None
+            if template:
+                check_template(template)  # before any work or folder
+            output_dir = services.job_folder(request, "batch")
             report = progress_adapter(progress, "images")
             current = {"index": 0, "total": len(inputs), "name": ""}
 
@@ -78,11 +79,13 @@ def build(services: Services) -> None:
             result = process_batch(inputs, model_manager=manager, config=config, output_dir=output_dir,
                                    model_name=model_name, outscale=float(scale), resume=bool(resume_flag),
                                    make_zip=True, on_item=on_item, on_progress=within_item,
-                                   should_cancel=cancel_token.is_set, history=services.history, input_root=root,
-                                   name_template=KEEP_NAME_TEMPLATE if keep else (name_template or "").strip() or None,
+                                   should_cancel=services.job_control(cancel_token, request),
+                                   history=services.history_of(request), input_root=root, name_template=template,
                                    overwrite=not never_overwrite, strip_metadata=bool(strip_metadata),
                                    gpu_id=device_of(device_name))
-        except UserError as error:
+        except gr.Error:
+            raise
+        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error) from None
         shown = [str(i.output_path) for i in result.items if i.output_path][:48]
         note = " (cancelled)" if len(result.items) < len(inputs) else ""

@@ -4,8 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.compare import DEFAULT_REGION_PX, compare_models, comparison_grid
-from ui.services import Services, progress_adapter, user_error
-from utils.errors import UserError
+from ui.services import CancelToken, Services, progress_adapter, user_error
 from utils.images import read_image, to_pil_preview
 
 
@@ -27,9 +26,9 @@ def build(services: Services, upload: gr.File, model: gr.Dropdown) -> None:
             pick = gr.Dropdown(choices=[], label="Use this model for the whole image")
             use = gr.Button("Use it")
 
-    def compare(path, names, x_px, y_px, side, progress=gr.Progress()):
+    def compare(path, names, x_px, y_px, side, request: gr.Request, progress=gr.Progress()):
         if not path:
-            raise gr.Error("Upload an image first.")
+            raise gr.Error("Upload an image first.", print_exception=False)
         try:
             pixels = read_image(path, max_bytes=config.MAX_IMAGE_BYTES, max_pixels=config.MAX_IMAGE_PIXELS).pixels
             side = int(side or DEFAULT_REGION_PX)
@@ -38,8 +37,9 @@ def build(services: Services, upload: gr.File, model: gr.Dropdown) -> None:
                 height, width = pixels.shape[:2]
                 region = (max(0, (width - side) // 2), max(0, (height - side) // 2), side, side)
             crop, results = compare_models(pixels, list(names or []), model_manager=manager, region=region,
-                                           on_progress=progress_adapter(progress, "models"))
-        except UserError as error:
+                                           on_progress=progress_adapter(progress, "models"),
+                                           should_cancel=services.job_control(CancelToken(), request))
+        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error) from None
         lines = ["| model | time |", "|---|---|"] + [
             f"| {r.model} | {f'{r.seconds:.2f} s' if r.image is not None else 'not available: ' + r.error} |"

@@ -26,8 +26,15 @@ def settings_from_job(recorded: dict) -> EnhanceSettings:
     }, "history")
 
 
+def job_number(value) -> int:
+    """The job number typed in the box (0 when it is empty or not a whole number)."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
 def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
-    history = services.history
     with gr.Row():
         kind = gr.Dropdown(list(KINDS), value="all", label="Kind")
         status = gr.Dropdown(list(STATUSES), value="all", label="Status")
@@ -39,15 +46,17 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
         again = gr.Button("Run again with these settings", elem_id="history-again")
     note = gr.Markdown()
 
-    def rows(kind_value, status_value, text):
-        jobs = history.jobs(kind=None if kind_value == "all" else kind_value,
-                            status=None if status_value == "all" else status_value, search=text or None)
+    def rows(kind_value, status_value, text, request: gr.Request):
+        jobs = services.history_of(request).jobs(kind=None if kind_value == "all" else kind_value,
+                                                 status=None if status_value == "all" else status_value,
+                                                 search=text or None)
         return [job.row() for job in jobs]
 
-    def run_again(number):
-        job = history.get(int(number or 0))
+    def run_again(number, request: gr.Request):
+        job = services.history_of(request).get(job_number(number))
         if job is None:
-            raise gr.Error(f"There is no job #{int(number or 0)}.")
+            raise gr.Error(f"There is no job #{job_number(number)} in your history; pick a number from the table.",
+                           print_exception=False)
         settings = settings_from_job(job.settings)
         if settings.model not in services.manager.upscaler_names():
             raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.")

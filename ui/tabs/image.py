@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
-import time
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +17,7 @@ from engine.settings_manager import EnhanceSettings
 from ui.formatting import (FORMATS, PRECISIONS, model_choices, recommendation_markdown, result_size_markdown,
                            slider_pair)
 from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
-from utils.errors import UserError
-from utils.images import read_image, to_pil_preview
+from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
 from utils.validation import sanitize_filename
 
 DENOISE_MODEL = "realesr-general-x4v3"
@@ -80,7 +79,8 @@ def face_status(services: Services) -> tuple[bool, str]:
             or services.manager.is_available("GFPGANv1.3"):
         return True, "Restores faces after upscaling."
     if services.config.ALLOW_DOWNLOADS:
-        return True, "GFPGANv1.4 (333 MB) downloads on first use; or download it in the System tab."
+        return False, ("Unavailable until a face restorer is downloaded: choose GFPGANv1.4 (333 MB) in the "
+                       "System tab, press Download, then reload this page.")
     return False, ("Unavailable: GFPGANv1.4.pth is not in the weights folder and downloads are off. "
                    "Download it from https://github.com/TencentARC/GFPGAN/releases and put it in "
                    f"{services.config.WEIGHTS_DIR}.")
@@ -162,7 +162,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
         try:
             decoded = read_image(path, max_bytes=config.MAX_IMAGE_BYTES, max_pixels=config.MAX_IMAGE_PIXELS)
             result = services.enhancer.get_intelligent_settings(decoded.pixels)
-        except UserError as error:
+        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error) from None
         return (result, recommendation_markdown(result), to_pil_preview(decoded.pixels, 1024),
                 gr.update(interactive=True), [decoded.width, decoded.height])
@@ -172,7 +172,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
 
     def apply_recommendation(result):
         if not result:
-            raise gr.Error("Upload an image first.")
+            raise gr.Error("Upload an image first.", print_exception=False)
         s = result["settings"]
         return (s["model"], s["scale"], s["tile"], "fp32" if s["fp32"] else "auto",
                 s["face_enhance"] and face_ok,
@@ -180,24 +180,24 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
 
     def enhance(path, model_name, scale, tile_px, precision_value, face, restorer, fidelity, denoise_strength,
                 alpha_mode, fmt, quality_value, strip, second_model, second_visibility, double, token: CancelToken,
-                device_name, progress=gr.Progress()):
+                device_name, request: gr.Request, progress=gr.Progress()):
         if not path:
-            raise gr.Error("Upload an image first.")
+            raise gr.Error("Upload an image first.", print_exception=False)
         token.reset()
-        name = sanitize_filename(Path(path).stem)
         try:
             result = enhance_image_direct(
                 path, model_name, scale, model_manager=services.manager, config=config,
-                output_dir=config.OUTPUT_DIR, output_name=f"{name}_{time.strftime('%Y%m%d-%H%M%S')}",
+                output_dir=services.job_folder(request, "image"), output_name=sanitize_filename(Path(path).stem),
                 tile=int(tile_px or 0), fp32=precision_value == "fp32", face_enhance=bool(face),
                 face_options=FaceOptions(restorer=restorer, fidelity=float(fidelity)),
                 denoise_strength=float(denoise_strength), alpha_upsampler=alpha_mode, output_format=fmt,
-                quality=int(quality_value), on_progress=progress_adapter(progress), should_cancel=token.is_set,
-                history=services.history, strip_metadata=bool(strip),
+                quality=int(quality_value), on_progress=progress_adapter(progress),
+                should_cancel=services.job_control(token, request), history=services.history_of(request),
+                strip_metadata=bool(strip),
                 blend_model=None if second_model in (None, "", NO_SECOND_MODEL) else second_model,
                 blend_weight=float(second_visibility), double_pass=bool(double),
                 gpu_id=device_of(device_name))
-        except (UserError, RuntimeError, MemoryError, OSError) as error:
+        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error) from None
         try:  # remembered for the next start; failing to remember must not fail the result
             services.settings.save_settings(values_to_settings(
@@ -215,7 +215,8 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
     def take_paste(path):
         if not path:
             return gr.update()
-        target = config.GRADIO_TEMP_DIR / f"pasted_{time.strftime('%Y%m%d-%H%M%S')}{Path(path).suffix or '.png'}"
+        suffix = Path(path).suffix.lower() if Path(path).suffix.lower() in ACCEPTED_EXTENSIONS else ".png"
+        target = config.GRADIO_TEMP_DIR / f"pasted-{secrets.token_hex(8)}" / f"pasted{suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
         return str(target)

@@ -7,7 +7,6 @@ import gradio as gr
 
 from ui.formatting import models_table, system_markdown
 from ui.services import Services, progress_adapter, user_error
-from utils.errors import UserError
 from utils.gpu import GPUDetector
 from utils.metrics import format_bytes
 
@@ -42,12 +41,12 @@ def build(services: Services) -> None:
 
     def download(name, progress=gr.Progress()):
         if not name:
-            raise gr.Error("Choose a model to download.")
+            raise gr.Error("Choose a model to download.", print_exception=False)
         if name not in manager.models:
-            raise gr.Error("Unknown model.")
+            raise gr.Error("Unknown model; choose one from the list.", print_exception=False)
         try:
-            manager.resolve(manager.models[name], on_progress=progress_adapter(progress))
-        except UserError as error:
+            manager.download(name, on_progress=progress_adapter(progress))
+        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error) from None
         return (*snapshot(), f"Downloaded and verified **{name}**.")
 

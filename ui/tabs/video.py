@@ -1,7 +1,6 @@
 """Video tab: upscale a video (or a preview of its start), audio and subtitles kept."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -9,7 +8,6 @@ import gradio as gr
 from engine.video import CODECS, enhance_video_direct
 from ui.formatting import model_choices
 from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
-from utils.errors import UserError
 from utils.validation import sanitize_filename
 
 
@@ -36,18 +34,19 @@ def build(services: Services) -> None:
     result = gr.Video(label="Result", interactive=False, elem_id="video-result")
 
     def process(path, model_name, scale, codec_name, quality, seconds, cancel_token: CancelToken, device_name,
-                progress=gr.Progress()):
+                request: gr.Request, progress=gr.Progress()):
         if not path:
-            raise gr.Error("Upload a video first.")
+            raise gr.Error("Upload a video first.", print_exception=False)
         cancel_token.reset()
         try:
             video = enhance_video_direct(
-                path, model_name, float(scale), model_manager=manager, config=config, output_dir=config.OUTPUT_DIR,
-                output_name=f"{sanitize_filename(Path(path).stem)}_{time.strftime('%Y%m%d-%H%M%S')}",
+                path, model_name, float(scale), model_manager=manager, config=config,
+                output_dir=services.job_folder(request, "video"), output_name=sanitize_filename(Path(path).stem),
                 codec=codec_name, crf=int(quality), max_seconds=float(seconds) if seconds else None,
-                on_progress=progress_adapter(progress, "frames"), should_cancel=cancel_token.is_set,
-                history=services.history, gpu_id=device_of(device_name))
-        except (UserError, RuntimeError, MemoryError, OSError) as error:
+                on_progress=progress_adapter(progress, "frames"),
+                should_cancel=services.job_control(cancel_token, request),
+                history=services.history_of(request), gpu_id=device_of(device_name))
+        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error) from None
         share = 100 * (video.decode_seconds + video.encode_seconds) / max(video.seconds, 1e-9)
         return str(video.output_path), (f"**{video.status}.** Decoding and encoding took {share:.0f}% of the time. "

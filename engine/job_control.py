@@ -1,0 +1,44 @@
+"""When a running job must stop: the user cancelled, the client went away, or it ran too long.
+
+A `JobControl` is the `should_cancel` callable the engine checks between tiles, frames and items.
+It answers True for a cancel (the engine then raises `Cancelled`) and raises a `UserError` of its
+own for the other two, so the user and the history read why the job stopped.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from utils.errors import Cancelled, UserError
+
+
+class TimeLimitExceeded(UserError):
+    """The job ran past the server's per-job time limit."""
+
+
+class ClientGone(Cancelled):
+    """The browser tab or API client that asked for the job went away; nothing was written."""
+
+
+class JobControl:
+    def __init__(self, *, cancelled: Callable[[], bool] | None = None, client_gone: Callable[[], bool] | None = None,
+                 time_limit_s: float | None = None, clock: Callable[[], float] = time.monotonic):
+        """`time_limit_s`: seconds from now; None or 0 for no limit."""
+        self.cancelled = cancelled
+        self.client_gone = client_gone
+        self.time_limit_s = time_limit_s or None
+        self.clock = clock
+        self.deadline = clock() + time_limit_s if time_limit_s else None
+
+    def __call__(self) -> bool:
+        if self.cancelled is not None and self.cancelled():
+            return True
+        if self.client_gone is not None and self.client_gone():
+            raise ClientGone("The client disconnected, so the job was stopped; nothing was written.")
+        if self.deadline is not None and self.clock() > self.deadline:
+            minutes = self.time_limit_s / 60  # type: ignore[operator]
+            limit = f"{minutes:.0f}-minute" if minutes >= 1 else f"{self.time_limit_s:.0f}-second"
+            raise TimeLimitExceeded(f"The job ran past this server's {limit} limit and was stopped; use a smaller "
+                                    "image or outscale, a lighter model, or ask the administrator to raise "
+                                    "REALESRGAN_JOB_TIME_LIMIT_S.")
+        return False
