@@ -36,8 +36,8 @@ class JobControl:
         if self.client_gone is not None and self.client_gone():
             raise ClientGone("The client disconnected, so the job was stopped; nothing was written.")
         if self.deadline is not None and self.clock() > self.deadline:
-            minutes = self.time_limit_s / 60  # type: ignore[operator]
-            limit = f"{minutes:.0f}-minute" if minutes >= 1 else f"{self.time_limit_s:.0f}-second"
+            seconds = float(self.time_limit_s)  # type: ignore[arg-type]
+            limit = f"{seconds / 60:g}-minute" if seconds >= 60 else f"{seconds:g}-second"
             raise TimeLimitExceeded(f"The job ran past this server's {limit} limit and was stopped; use a smaller "
                                     "image or outscale, a lighter model, or ask the administrator to raise "
                                     "REALESRGAN_JOB_TIME_LIMIT_S.")

@@ -97,7 +97,8 @@ def resolve_weights(spec: ModelSpec, weights_dir: Path, *, allow_download: bool,
         if cached is not None:
             return WeightsFile(cached, "bundled")
     if not allow_download:
-        raise WeightsMissing(missing_message(spec, weights_dir, "downloads are disabled"))
+        raise WeightsMissing(missing_message(spec, weights_dir, "downloads are disabled"), model=spec.name,
+                             filename=spec.filename)
     download(spec.url, official, sha256=spec.sha256, on_progress=on_progress, timeout_s=timeout_s)
     if spec.sha256 is None:
         record_checksum(weights_dir, spec.filename, sha256_of(official))

@@ -18,7 +18,7 @@ from engine.model_manager import ModelManager
 from engine.naming import new_job_folder
 from engine.processor import describe_error
 from engine.settings_manager import EnhanceSettings, SettingsManager
-from utils.errors import UserError
+from utils.errors import UserError, WeightsMissing
 from utils.gpu import DeviceRequest, available_devices
 from utils.progress import ProgressEstimate
 
@@ -98,8 +98,14 @@ class CancelToken:
 
 
 def user_error(error: BaseException) -> gr.Error:
-    """The one sentence a user reads, escaped (gr.Error renders HTML)."""
-    return gr.Error(html.escape(describe_error(error)), print_exception=False)
+    """The one sentence a user reads, escaped (gr.Error renders HTML). Missing weights are told the
+    web's way: the System tab, not server paths or settings."""
+    if isinstance(error, WeightsMissing) and error.model:
+        message = (f"{error.model} is not on this server yet; download it in the System tab (or ask the "
+                   f"administrator to put {error.filename} in the weights folder), then try again.")
+    else:
+        message = describe_error(error)
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
 
 
 def progress_adapter(progress: gr.Progress, unit: str = "tiles"):

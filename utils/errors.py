@@ -15,7 +15,12 @@ class InvalidInput(UserError):
 
 
 class WeightsMissing(UserError):
-    """Weights are not on disk and cannot be obtained (downloads disabled or failed)."""
+    """Weights are not on disk and cannot be obtained (downloads disabled or failed). `model` and
+    `filename` let a front end say it its own way (the web UI points to its System tab)."""
+
+    def __init__(self, message: str, *, model: str | None = None, filename: str | None = None):
+        super().__init__(message)
+        self.model, self.filename = model, filename
 
 
 class ChecksumMismatch(UserError):

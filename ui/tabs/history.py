@@ -64,7 +64,8 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
                 f"Job #{job.id}'s settings are in the Image tab; upload {job.input_name} (or another image) "
                 "and Enhance."]
 
-    for event in (refresh.click, kind.change, status.change, search.submit):
+    refresh.click(rows, [kind, status, search], table, api_name="history")  # scripts may list their own jobs
+    for event in (kind.change, status.change, search.submit):
         event(rows, [kind, status, search], table, api_name=False)
     tabs.select(rows, [kind, status, search], table, api_name=False)
     again.click(run_again, job_id, [*controls.as_list(), tabs, note], api_name=False)
