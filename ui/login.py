@@ -22,15 +22,17 @@ FORGET_AFTER_S = 15 * 60
 UNKNOWN = "\x00unknown"  # one shared slot for every name that is not the configured one
 
 
-def delay_for(failures: int) -> float:
+def delay_for(failures: int, first_delay_s: float = FIRST_DELAY_S) -> float:
     """Seconds to wait before answering the `failures`-th failure in a row (1-based)."""
-    return 0.0 if failures <= 0 else min(MAX_DELAY_S, FIRST_DELAY_S * 2 ** (failures - 1))
+    return 0.0 if failures <= 0 else min(MAX_DELAY_S, first_delay_s * 2 ** (failures - 1))
 
 
 class LoginThrottle:
     def __init__(self, users: Iterable[tuple[str, str]], *,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, clock: Callable[[], float] = time.monotonic):
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
+                 first_delay_s: float = FIRST_DELAY_S):
         self.passwords = dict(users)
+        self.first_delay_s = first_delay_s
         self.sleep, self.clock = sleep, clock
         self.failures: dict[str, tuple[int, float]] = {}
         self.locks: dict[str, asyncio.Lock] = {}
@@ -49,7 +51,7 @@ class LoginThrottle:
                 count = 0
             count += 1
             self.failures[slot] = (count, self.clock())
-            wait = delay_for(count)
+            wait = delay_for(count, self.first_delay_s)
             log.warning("failed login for %r (%d in a row); answering in %.0f s", username[:64], count, wait)
             await self.sleep(wait)
             return False
