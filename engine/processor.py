@@ -23,6 +23,7 @@ from engine.upscale import (ALPHA_UPSAMPLERS, UpscaleOptions, UpscaleReport, che
 from utils.errors import Cancelled, InvalidInput, OutputError, UserError
 from utils.files import OutputWriteError
 from utils.gpu import DeviceRequest, GPUDetector
+from utils.image_formats import auto_output_format
 from utils.images import OUTPUT_FORMATS, DecodedImage, pillow_to_array, read_image, save_image
 from utils.metrics import calculate_image_metrics
 from utils.validation import sanitize_filename, validate_pil_image, validate_tile_size
@@ -99,11 +100,8 @@ def choose_format(requested: str, decoded: DecodedImage, source: Path | None) ->
         if requested not in OUTPUT_FORMATS:
             raise InvalidInput(f"Output format {requested!r} is not supported; use auto, png, jpg or webp.")
         return requested
-    if decoded.has_alpha or decoded.bit_depth == 16:
-        return "png"  # only PNG keeps both alpha and 16 bits
-    ext = (source.suffix.lower().lstrip(".") if source else "") or decoded.format.lower()
-    ext = {"jpeg": "jpg"}.get(ext, ext)
-    return ext if ext in OUTPUT_FORMATS else "png"
+    return auto_output_format(decoded.format, has_alpha=decoded.has_alpha, bit_depth=decoded.bit_depth,
+                              lossy_source=decoded.lossy)
 
 
 def tile_setting(tile: int | None, auto_tile: bool) -> int | None:

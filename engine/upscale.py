@@ -30,6 +30,7 @@ ALPHA_UPSAMPLERS: tuple[str, ...] = ("realesrgan", "bicubic")
 ProgressFn = Callable[[int, int, str], None]
 MIN_OUTSCALE, MAX_OUTSCALE = 1.0, 8.0
 MIN_TILE_PX = 32
+MIN_EDGE_PX = 8
 # Peak working memory per input pixel (bytes), measured on CPU at fp32 for a 256x256 tile,
 # with headroom. fp16/bf16 roughly halve the activations; we keep the fp32 figure to stay safe.
 BYTES_PER_INPUT_PIXEL = {"ESRGAN": 16_000, "RealESRGAN Compact": 3_000}
@@ -46,6 +47,7 @@ class UpscaleOptions:
     alpha_upsampler: AlphaUpsampler = "realesrgan"
     batch_size: int = 1
     memory_reserve: float = 0.1
+    edge_px: int | None = None  # mirrored border around the image (None: pad_px, at least 8; 0: none)
 
 
 @dataclass(frozen=True)
@@ -104,14 +106,18 @@ def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptio
         color = color[..., 0]
     alpha = pixels[..., -1] if channels in (2, 4) else None
     gray = color.ndim == 2
+    if alpha is not None:  # what transparent pixels hide must not bleed into the visible edges
+        color = fill_hidden_colour(color, alpha)
     rgb = np.ascontiguousarray(np.repeat(color[..., None], 3, axis=2) if gray else color)
+    edge = edge_px_for(options)
+    rgb = mirror_pad(rgb, edge)
 
     tile = choose_tile(model, height, width, options)
     passes = 2 if (alpha is not None and options.alpha_upsampler == "realesrgan") else 1
     retries = 0
     while True:
         try:
-            plan = plan_tiles(height, width, tile, options.pad_px)
+            plan = plan_tiles(height + 2 * edge, width + 2 * edge, tile, options.pad_px)
             total = plan.count * passes
 
             def tile_done(done: int, count: int, offset: int = 0) -> None:
@@ -122,11 +128,11 @@ def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptio
                              should_cancel=should_cancel)
             if alpha is not None:
                 if options.alpha_upsampler == "realesrgan":
-                    alpha_rgb = np.ascontiguousarray(np.repeat(alpha[..., None], 3, axis=2))
+                    alpha_rgb = mirror_pad(np.ascontiguousarray(np.repeat(alpha[..., None], 3, axis=2)), edge)
                     up_alpha = upscale_rgb(model, alpha_rgb, plan, batch_size=options.batch_size,
                                            on_tile=lambda d, c: tile_done(d, c, plan.count),
                                            should_cancel=should_cancel)
-                    up_alpha = _to_gray(up_alpha)
+                    up_alpha = _to_gray(crop_edge(up_alpha, edge * model.scale))
                 else:
                     up_alpha = cv2.resize(alpha, (width * model.scale, height * model.scale),
                                           interpolation=cv2.INTER_CUBIC)
@@ -140,6 +146,7 @@ def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptio
             log.warning("out of memory with tile %s; retrying with tile %s", tile or "off", smaller)
             tile, retries = smaller, retries + 1
 
+    up = crop_edge(up, edge * model.scale)
     out = _to_gray(up) if gray else up
     if alpha is not None:
         out = np.dstack([out, up_alpha])
@@ -147,6 +154,46 @@ def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptio
     if target != (out.shape[1], out.shape[0]):
         out = resize(out, *target)
     return out, UpscaleReport(tile, plan.count, retries, time.perf_counter() - started)
+
+
+def edge_px_for(options: UpscaleOptions) -> int:
+    """The mirrored border: the network's zero padding then falls outside the image, so edge pixels
+    (and whole 1x1 images) keep their colour."""
+    if options.edge_px is not None:
+        return max(0, int(options.edge_px))
+    return max(MIN_EDGE_PX, options.pad_px)
+
+
+def mirror_pad(pixels: np.ndarray, edge: int) -> np.ndarray:
+    """`pixels` (HxWxC) with `edge` pixels mirrored on every side (edge pixel repeated, then its
+    neighbours; any size, 1x1 included)."""
+    if edge <= 0:
+        return pixels
+    return np.pad(pixels, ((edge, edge), (edge, edge), (0, 0)), mode="symmetric")
+
+
+def crop_edge(pixels: np.ndarray, edge: int) -> np.ndarray:
+    if edge <= 0:
+        return pixels
+    return np.ascontiguousarray(pixels[edge:-edge, edge:-edge])
+
+
+def fill_hidden_colour(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Colour (HxW or HxWxC) in which every fully transparent pixel takes the colour of the
+    nearest visible one. Visible pixels are unchanged; an image with no visible pixel is returned
+    as it is. Upscaling then sees no hidden colour beside the visible edges."""
+    hidden = alpha == 0
+    if not hidden.any() or hidden.all():
+        return color
+    # distanceTransform labels each pixel with its nearest zero (= visible) pixel; with
+    # DIST_LABEL_PIXEL the labels number the zero pixels in row-major order from 1.
+    _, labels = cv2.distanceTransformWithLabels(hidden.astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    visible_index = np.flatnonzero(~hidden.ravel())
+    source = visible_index[labels.ravel() - 1]
+    flat = color.reshape(hidden.size, -1)
+    filled = flat[source].reshape(color.shape)
+    return filled
 
 
 def _to_gray(rgb: np.ndarray) -> np.ndarray:

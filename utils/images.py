@@ -2,13 +2,14 @@
 
 Pixels travel as numpy arrays in RGB(A) order, HxW (gray), HxWx2 (gray+alpha), HxWx3 or HxWx4,
 dtype uint8 or uint16. Bit depth is decided from the dtype, never from the pixel values.
+Pillow decodes every format we read (`image_formats`); 16-bit colour, which Pillow cannot hold,
+goes through `image_deep` and is checked against Pillow's decode.
 """
 from __future__ import annotations
 
 import io
 import logging
 import struct
-import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +21,22 @@ from PIL import Image
 
 from utils.errors import InvalidInput
 from utils.files import atomic_path
+from utils.image_deep import decode_deep, needs_deep_decode
+from utils.image_formats import (ACCEPTED_EXTENSIONS, OUTPUT_FORMATS, STRONG_PILLOW_IDS, SUPPORTED_LABELS,
+                                 label_of, pillow_ids_for, sniff)
+from utils.image_metadata import read_exif
+from utils.library_noise import quiet_image_libraries
 
 log = logging.getLogger(__name__)
+quiet_image_libraries()
+
+__all__ = ["ACCEPTED_EXTENSIONS", "OUTPUT_FORMATS", "PILLOW_FORMATS", "DecodedImage", "decode_image", "encode_image",
+           "pillow_to_array", "read_exif", "read_image", "resize", "save_image"]
 
 OutputFormat = Literal["png", "jpg", "webp"]
-OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpg", "webp")
 # Only these decoders ever see an upload; Pillow's other plugins never parse user bytes.
-PILLOW_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
-ACCEPTED_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+PILLOW_FORMATS = STRONG_PILLOW_IDS
+ANIMATED_FORMATS = ("GIF", "PNG", "WEBP", "AVIF")
 WEBP_MAX_SIDE = 16383
 
 
@@ -37,7 +46,8 @@ class DecodedImage:
     format: str  # "PNG", "JPEG", ...
     icc_profile: bytes | None = None
     frames: int = 1  # >1: an animation; its first frame is used
-    exif: bytes | None = None  # with the orientation reset to normal, since it has been applied
+    exif: bytes | None = None  # camera EXIF only, orientation reset to normal since it has been applied
+    lossy: bool = False  # the file stored its pixels lossily (JPEG, lossy WebP)
 
     @property
     def height(self) -> int:
@@ -81,17 +91,18 @@ def read_image(path: str | Path, *, max_bytes: int | None = None, max_pixels: in
 
 
 def decode_image(data: bytes, *, name: str = "image", max_pixels: int | None = None) -> DecodedImage:
-    """Decode PNG, JPEG, WebP, BMP, TIFF or GIF (first frame), EXIF orientation applied."""
+    """Decode any format in `image_formats.READ_FORMATS` (animations: the default/first frame),
+    completely, before anything else reads the file; EXIF orientation applied."""
     if not data:
         raise InvalidInput(f"{name} is empty (0 bytes); choose an image file.")
+    limit = max_pixels or Image.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        im = Image.open(io.BytesIO(data), formats=pillow_ids_for(name))
+    except Image.DecompressionBombError:
         raise InvalidInput(f"{name} declares too many pixels to decode safely; use a smaller image.") from None
-    except Exception:
-        raise InvalidInput(f"{name} is not an image we can read; use PNG, JPEG, WebP, BMP, TIFF or GIF.") from None
+    except Exception as error:
+        log.debug("%s not opened: %r", name, error)
+        raise InvalidInput(unreadable_message(data, name)) from None
     with im:
         width, height = im.size
         if width < 1 or height < 1:
@@ -99,82 +110,89 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int | None = N
         if max_pixels is not None and width * height > max_pixels:
             raise InvalidInput(f"{name} is {width}x{height} ({width * height / 1e6:.1f} MP), over the "
                                f"{max_pixels / 1e6:.1f} MP limit; downscale it or raise REALESRGAN_MAX_IMAGE_PIXELS.")
+        if limit and width * height > limit:
+            raise InvalidInput(f"{name} declares too many pixels to decode safely; use a smaller image.")
         fmt = im.format or "?"
-        frames = getattr(im, "n_frames", 1)
-        icc = im.info.get("icc_profile")
-        orientation, exif = read_exif(im)
+        if fmt == "ICO" and im.info.get("sizes"):
+            im.size = max(im.info["sizes"], key=lambda size: size[0] * size[1])  # the largest icon
+            width, height = im.size
+        frames = getattr(im, "n_frames", 1) if fmt in ANIMATED_FORMATS else 1
         try:
-            if _is_16bit_color(data, im):
-                pixels = _decode_with_opencv(data)
-            else:
+            im.load()  # the whole decode first: a decode error always refuses the file
+            pixels = decode_deep(data, im) if needs_deep_decode(data, im) else None
+            if pixels is None:
                 pixels = pillow_to_array(im)
         except InvalidInput:
             raise
         except Exception as error:
-            log.info("decode of %s failed: %r", name, error)
-            raise InvalidInput(f"{name} is damaged or truncated and cannot be decoded; "
+            log.debug("decode of %s failed: %r", name, error)
+            raise InvalidInput(f"{name} is damaged or truncated and cannot be decoded ({label_of(fmt)}); "
                                "re-export or re-download it.") from None
+        icc = im.info.get("icc_profile") or None
+        orientation, exif = read_exif(im)
     pixels = apply_orientation(pixels, orientation)
-    return DecodedImage(np.ascontiguousarray(pixels), fmt, icc, frames, exif)
+    return DecodedImage(np.ascontiguousarray(pixels), fmt, icc, frames, exif, lossy=is_lossy(data, fmt))
 
 
-def read_exif(im: Image.Image) -> tuple[int, bytes | None]:
-    """(orientation 1..8, the EXIF block with its orientation reset to 1, or None)."""
-    try:
-        exif = im.getexif()
-        orientation = int(exif.get(0x0112, 1) or 1)
-        if not exif:
-            return orientation, None
-        exif[0x0112] = 1
-        return orientation, exif.tobytes()
-    except Exception:  # a broken EXIF block must not stop an otherwise good image
-        return 1, None
+def unreadable_message(data: bytes, name: str) -> str:
+    """Why Pillow could not open `data`: a broken file of a format we read, or another format."""
+    looks_like, readable = sniff(data)
+    if readable:
+        return (f"{name} looks like {looks_like} but is damaged or truncated and cannot be decoded; "
+                "re-export or re-download it.")
+    what = f"it looks like {looks_like}" if looks_like else "its content is not an image we recognise"
+    return f"{name} is not an image we can read: not a supported image format ({what}); use {SUPPORTED_LABELS}."
 
 
-def _is_16bit_color(data: bytes, im: Image.Image) -> bool:
-    """16-bit files Pillow would truncate to 8 bits (it cannot hold 16-bit RGB)."""
-    if im.format == "PNG" and len(data) >= 26:
-        return data[24] == 16
-    if im.format == "TIFF":
-        bits = im.tag_v2.get(258, (8,))
-        bits = bits if isinstance(bits, tuple) else (bits,)
-        return max(bits) == 16
+def is_lossy(data: bytes, fmt: str) -> bool:
+    """Whether the file's pixels were stored lossily (JPEG, lossy WebP): "auto" may keep them so."""
+    if fmt in ("JPEG", "MPO"):
+        return True
+    if fmt == "WEBP":
+        return b"VP8 " in data[12:4096] and b"VP8L" not in data[12:4096]
     return False
 
 
-def _decode_with_opencv(data: bytes) -> np.ndarray:
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None:
-        raise ValueError("OpenCV could not decode the image")
-    if pixels.ndim == 3 and pixels.shape[2] == 3:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
-    elif pixels.ndim == 3 and pixels.shape[2] == 4:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
-    if pixels.dtype not in (np.uint8, np.uint16):
-        pixels = to_uint16(pixels)
-    return pixels
-
-
 def pillow_to_array(im: Image.Image) -> np.ndarray:
+    """Pixels of a Pillow image: gray (HxW), gray+alpha, RGB or RGBA; uint8, or uint16 for 16-bit
+    gray. A colour key (`transparency` of 1-bit, L, I;16 and RGB images: PNG's tRNS) becomes alpha."""
     im.load()
     mode = im.mode
+    key = im.info.get("transparency")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or key is not None
+        return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
     if mode in ("1", "L"):
-        return np.asarray(im.convert("L"))
+        gray = np.asarray(im.convert("L"))
+        if isinstance(key, int):
+            return np.dstack([gray, _key_alpha(gray, 255 if (mode == "1" and key) else key, 255)])
+        return gray
     if mode.startswith("I;16"):
-        return np.asarray(im).astype(np.uint16)
+        gray = np.asarray(im).astype(np.uint16)
+        if isinstance(key, int):
+            return np.dstack([gray, _key_alpha(gray, key, 65535)])
+        return gray
     if mode in ("I", "F"):
         return to_uint16(np.asarray(im))
     if mode == "LA":
         return np.asarray(im)
     if mode == "La":
         return np.asarray(im.convert("LA"))
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in im.info
-        return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
     if mode in ("RGBA", "RGBa"):
         return np.asarray(im.convert("RGBA"))
+    if mode == "RGB" and isinstance(key, tuple) and len(key) == 3:
+        rgb = np.asarray(im)
+        return np.dstack([rgb, _key_alpha(rgb, key, 255)])
     # CMYK (Pillow already undoes Adobe's inverted CMYK JPEGs), YCbCr, LAB, HSV, RGBX: to RGB.
     return np.asarray(im.convert("RGB"))
+
+
+def _key_alpha(pixels: np.ndarray, key, top: int) -> np.ndarray:
+    """Alpha from a colour key: 0 where a pixel equals `key` exactly, `top` elsewhere."""
+    match = pixels == np.asarray(key, dtype=pixels.dtype)
+    if match.ndim == 3:
+        match = match.all(axis=2)
+    return np.where(match, 0, top).astype(pixels.dtype)
 
 
 def to_uint16(values: np.ndarray) -> np.ndarray:

@@ -11,8 +11,12 @@ from typing import Any
 from PIL import Image
 
 from utils.errors import InvalidInput
+from utils.image_formats import ACCEPTED_EXTENSIONS
 from utils.images import decode_image
 
+# Every still-image format Pillow decodes safely (utils.image_formats.READ_FORMATS; the README's
+# format table); decoding, not the extension, decides.
+IMAGE_EXTENSIONS = ACCEPTED_EXTENSIONS
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v")
 VALID_SCALES = (2, 3, 4)
 MAX_TILE_PX = 4096

@@ -93,7 +93,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             upload = gr.File(label="Image (drop, click or choose; PNG, JPEG, WebP, BMP, TIFF, GIF)",
-                             file_types=[".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"],
+                             file_types=list(ACCEPTED_EXTENSIONS),
                              type="filepath", elem_id="image-upload")
             with gr.Accordion("Paste an image from the clipboard", open=False):
                 paste = gr.Image(sources=["clipboard"], type="filepath", image_mode=None, label="Paste",
