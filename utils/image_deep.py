@@ -48,6 +48,9 @@ def decode_deep(data: bytes, im: Image.Image) -> np.ndarray | None:
             pixels = _opencv(_png_default_image(data))
             if pixels is not None and data[25] == 4:  # gray+alpha comes back as BGRA
                 pixels = pixels[..., [0, 3]]
+            key = im.info.get("transparency")
+            if pixels is not None and data[25] == 2 and key is not None:  # tRNS: ours, whatever libpng did
+                pixels = apply_colour_key(pixels, key)
         elif planar:  # Pillow decodes each plane; its own planar 16-bit RGB is not a reference
             pixels = _tiff_planes(data, im)
         else:
@@ -66,16 +69,35 @@ def decode_deep(data: bytes, im: Image.Image) -> np.ndarray | None:
 
 
 def agrees_with_pillow(pixels: np.ndarray, im: Image.Image) -> bool:
-    """The high byte of each 16-bit sample equals Pillow's 8-bit sample (within 1, for rounding);
-    where alpha was premultiplied, only opaque pixels are compared."""
-    reference = np.asarray(im.convert("LA" if pixels.ndim == 3 and pixels.shape[2] == 2 else
-                                      "RGBA" if pixels.shape[-1] == 4 else "RGB"))
-    if pixels.shape != reference.shape:
-        return False
-    diff = np.abs((pixels >> 8).astype(np.int16) - reference.astype(np.int16))
-    if im.format == "TIFF" and _associated_alpha(im):
-        diff = diff[pixels[..., -1] >= 0xFF00]
-    return diff.size == 0 or int(diff.max()) <= 1
+    """The high byte of each 16-bit sample equals Pillow's 8-bit sample (within 1, for rounding):
+    colour always, alpha where Pillow's mode has one; where alpha was premultiplied, only opaque
+    pixels are compared."""
+    gray = pixels.ndim == 2 or pixels.shape[2] <= 2
+    colour = pixels if pixels.ndim == 2 else pixels[..., :1 if gray else 3]
+    reference = np.asarray(im.convert("L" if gray else "RGB"))
+    checks = [(colour[..., 0] if colour.ndim == 3 and gray else colour, reference)]
+    if im.mode in ("LA", "RGBA", "RGBa", "La") and pixels.ndim == 3 and pixels.shape[2] in (2, 4):
+        checks.append((pixels[..., -1], np.asarray(im.getchannel("A"))))
+    opaque = pixels[..., -1] >= 0xFF00 if im.format == "TIFF" and _associated_alpha(im) else None
+    for sixteen, eight in checks:
+        if sixteen.shape != eight.shape:
+            return False
+        diff = np.abs((sixteen >> 8).astype(np.int16) - eight.astype(np.int16))
+        if opaque is not None:
+            diff = diff[opaque]
+        if diff.size and int(diff.max()) > 1:
+            return False
+    return True
+
+
+def apply_colour_key(pixels: np.ndarray, key) -> np.ndarray:
+    """A PNG colour key (tRNS of 16-bit gray/RGB, raw 16-bit values) as an alpha channel."""
+    colour = pixels[..., :3] if pixels.ndim == 3 and pixels.shape[2] >= 3 else pixels
+    if colour.ndim == 3 and (not isinstance(key, tuple) or len(key) != 3):
+        return pixels
+    match = colour == np.asarray(key, dtype=colour.dtype)
+    match = match.all(axis=2) if match.ndim == 3 else match
+    return np.dstack([colour, np.where(match, 0, 65535).astype(np.uint16)])
 
 
 def unpremultiply(pixels: np.ndarray) -> np.ndarray:
