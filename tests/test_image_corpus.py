@@ -17,7 +17,8 @@ from utils.image_formats import auto_output_format, sniff
 from utils.images import decode_image
 
 from .conftest import ROOT
-from .image_corpus import build_corpus, decode_error, encode, photo, result_problems
+from .image_corpus import build_corpus, encode, photo
+from .image_corpus_score import decode_error, result_problems
 
 CORPUS = build_corpus()
 READABLE = [case for case in CORPUS if case.expect == "ok"]
@@ -25,7 +26,7 @@ READABLE = [case for case in CORPUS if case.expect == "ok"]
 
 def test_the_corpus_covers_every_class_of_the_issue():
     kinds = {case.kind for case in CORPUS}
-    assert kinds == {"tRNS on every mode", "16-bit TIFF/APNG", "truncated files", "1x1 and 2x3 images",
+    assert kinds == {"tRNS on every mode", "16-bit TIFF/PNG/PPM", "truncated files", "1x1 and 2x3 images",
                      "hidden colour under alpha", "EXIF from TIFF/BigTIFF", "newly accepted formats",
                      "messages for other formats"}
     assert len(CORPUS) >= 40
@@ -119,10 +120,12 @@ def test_random_bytes_named_tga_are_not_decoded_but_a_real_tga_is():
 
 
 def test_library_warnings_and_error_lines_never_reach_stderr(tmp_path):
-    """Pillow's warnings (corrupt EXIF) and OpenCV's [ERROR] lines (libtiff on 16-bit CMYK,
-    broken files) go to the log at debug, not to the user's terminal."""
+    """Pillow's warnings (corrupt EXIF), OpenCV's [ERROR] lines (libtiff on 16-bit CMYK) and the
+    messages of Pillow's libtiff (a corrupt deflate TIFF) go to the log at debug, not to the
+    user's terminal."""
     noisy = [case for case in CORPUS if case.name in
-             ("broken-exif.jpg", "tiff16-cmyk.tif", "truncated.tif", "truncated-exif.png", "truncated.jpg")]
+             ("broken-exif.jpg", "tiff16-cmyk.tif", "truncated.tif", "truncated-exif.png", "truncated.jpg",
+              "corrupt-deflate.tif")]
     for case in noisy:
         (tmp_path / case.name).write_bytes(case.data)
     script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"

@@ -4,6 +4,7 @@ Pillow stays the reference: every 16-bit result is checked against Pillow's own 
 the same file (its high byte must agree), and a result that does not agree is thrown away.
 - PNG: OpenCV's libpng, fed only the chunks that define the default image (so an APNG gives its
   default image, as Pillow does, never its first animation frame).
+- PPM (P6) with samples over 8 bits: OpenCV, rescaled from the file's maximum to 0..65535.
 - TIFF, chunky (one plane): OpenCV's libtiff. TIFF, planar: each plane is handed to Pillow as a
   16-bit gray image (a directory appended to the file that points at that plane's strips or tiles),
   because both Pillow (8-bit RGB of the wrong bytes) and OpenCV (uninitialised memory) get planar
@@ -12,6 +13,7 @@ the same file (its high byte must agree), and a result that does not agree is th
 from __future__ import annotations
 
 import logging
+import re
 import struct
 
 import cv2
@@ -30,6 +32,8 @@ def needs_deep_decode(data: bytes, im: Image.Image) -> bool:
     """A 16-bit file whose colour Pillow would cut to 8 bits (16-bit gray, `I;16`, it keeps)."""
     if im.format == "PNG" and len(data) >= 26:
         return data[24] == 16 and data[25] in (2, 4, 6)  # RGB, gray+alpha, RGBA
+    if im.format == "PPM":
+        return data[:2] == b"P6" and ppm_maxval(data) > 255
     if im.format == "TIFF":
         bits = im.tag_v2.get(258, (8,))
         bits = bits if isinstance(bits, tuple) else (bits,)
@@ -51,6 +55,11 @@ def decode_deep(data: bytes, im: Image.Image) -> np.ndarray | None:
             key = im.info.get("transparency")
             if pixels is not None and data[25] == 2 and key is not None:  # tRNS: ours, whatever libpng did
                 pixels = apply_colour_key(pixels, key)
+        elif im.format == "PPM":
+            pixels = _opencv(data)
+            maxval = ppm_maxval(data)
+            if pixels is not None and maxval != 65535:  # OpenCV keeps the file's units; 16-bit is 0..65535
+                pixels = np.rint(pixels.astype(np.float64) * (65535 / maxval)).astype(np.uint16)
         elif planar:  # Pillow decodes each plane; its own planar 16-bit RGB is not a reference
             pixels = _tiff_planes(data, im)
         else:
@@ -109,6 +118,15 @@ def unpremultiply(pixels: np.ndarray) -> np.ndarray:
     out = pixels.copy()
     out[..., :3] = np.clip(np.rint(colour), 0, top).astype(pixels.dtype)
     return out
+
+
+def ppm_maxval(data: bytes) -> int:
+    """The maximum sample value of a binary PPM/PGM header (0 if it cannot be read)."""
+    tokens = [t for t in re.findall(rb"#[^\n]*|\S+", data[:1024]) if not t.startswith(b"#")]
+    try:
+        return int(tokens[3])
+    except (IndexError, ValueError):
+        return 0
 
 
 def _associated_alpha(im: Image.Image) -> bool:

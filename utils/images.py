@@ -113,6 +113,10 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int | None = N
         if limit and width * height > limit:
             raise InvalidInput(f"{name} declares too many pixels to decode safely; use a smaller image.")
         fmt = im.format or "?"
+        if fmt == "PNG" and len(data) > 25 and data[25] == 0 and data[24] in (2, 4) and \
+                isinstance(im.info.get("transparency"), int):
+            # 2/4-bit gray: Pillow widens the pixels to 0..255 but leaves the tRNS key in file units
+            im.info["transparency"] = im.info["transparency"] * 255 // (2 ** data[24] - 1)
         if fmt == "ICO" and im.info.get("sizes"):
             im.size = max(im.info["sizes"], key=lambda size: size[0] * size[1])  # the largest icon
             width, height = im.size
@@ -172,7 +176,9 @@ def pillow_to_array(im: Image.Image) -> np.ndarray:
         if isinstance(key, int):
             return np.dstack([gray, _key_alpha(gray, key, 65535)])
         return gray
-    if mode in ("I", "F"):
+    if mode == "I":  # 16-bit PGM (Pillow scales it to 0..65535), 32-bit integer TIFF: clipped
+        return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
+    if mode == "F":  # floating point (PFM, float TIFF): 0..1 is the full range
         return to_uint16(np.asarray(im))
     if mode == "LA":
         return np.asarray(im)
