@@ -198,6 +198,7 @@ def truncated_cases() -> list[Case]:
     exif = picture.getexif()
     exif[0x010F] = "Camera"
     png = encode(picture, "PNG", exif=exif.tobytes())  # eXIf before IDAT: read first, it must not hide the cut
+    plain_png = encode(picture, "PNG")
     jpeg = encode(picture, "JPEG", quality=90)
     tiff = encode(picture, "TIFF")
     gif = encode(picture.convert("P"), "GIF")
@@ -206,6 +207,8 @@ def truncated_cases() -> list[Case]:
     kind = "truncated files"
     return [
         Case("truncated-exif.png", png[: len(png) * 3 // 4], kind, "damaged"),
+        # no eXIf before the pixels: Pillow's getexif() then decodes the image itself
+        Case("truncated.png", plain_png[: len(plain_png) * 3 // 4], kind, "damaged"),
         Case("truncated.jpg", jpeg[: len(jpeg) // 2], kind, "damaged"),
         Case("truncated.tif", tiff[: len(tiff) * 2 // 3], kind, "damaged"),
         Case("truncated.gif", gif[: len(gif) // 2], kind, "damaged"),
