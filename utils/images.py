@@ -91,8 +91,9 @@ def read_image(path: str | Path, *, max_bytes: int | None = None, max_pixels: in
 
 
 def decode_image(data: bytes, *, name: str = "image", max_pixels: int | None = None) -> DecodedImage:
-    """Decode any format in `image_formats.READ_FORMATS` (animations: the default/first frame),
-    completely, before anything else reads the file; EXIF orientation applied."""
+    """Decode any format in `image_formats.READ_FORMATS` (animations: the default/first frame; ICO:
+    its largest icon, Pillow's default), completely, before anything else reads the file; EXIF
+    orientation applied."""
     if not data:
         raise InvalidInput(f"{name} is empty (0 bytes); choose an image file.")
     limit = max_pixels or Image.MAX_IMAGE_PIXELS
@@ -117,9 +118,6 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int | None = N
                 isinstance(im.info.get("transparency"), int):
             # 2/4-bit gray: Pillow widens the pixels to 0..255 but leaves the tRNS key in file units
             im.info["transparency"] = im.info["transparency"] * 255 // (2 ** data[24] - 1)
-        if fmt == "ICO" and im.info.get("sizes"):
-            im.size = max(im.info["sizes"], key=lambda size: size[0] * size[1])  # the largest icon
-            width, height = im.size
         frames = getattr(im, "n_frames", 1) if fmt in ANIMATED_FORMATS else 1
         try:
             im.load()  # the whole decode first: a decode error always refuses the file
