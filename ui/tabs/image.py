@@ -92,7 +92,7 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
     input_size = gr.State(None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
-            upload = gr.File(label="Image (drop, click or choose; PNG, JPEG, WebP, BMP, TIFF, GIF)",
+            upload = gr.File(label="Image (drop, click or choose; PNG, JPEG, WebP, TIFF, AVIF, BMP, GIF and more)",
                              file_types=list(ACCEPTED_EXTENSIONS),
                              type="filepath", elem_id="image-upload")
             with gr.Accordion("Paste an image from the clipboard", open=False):
