@@ -135,7 +135,11 @@ def test_process_batch_mirrors_a_folder_tree_with_a_template(client, server, ski
     assert names == ["1998/summer/deep-1x.png", "top-1x.png"]
 
 
-def test_history_sees_the_jobs(server):
-    from engine.history import History
-    jobs = History(server[1].HISTORY_DB).jobs()
-    assert {"image", "batch-item"} <= {j.kind for j in jobs}
+def test_history_sees_the_jobs(client, skimage_dir):
+    from gradio_client import handle_file
+    image = handle_file(str(skimage_dir / "camera.png"))
+    client.predict(image, scale=1, api_name="/enhance_image")
+    client.predict([image], "", "realesr-animevideov3", 1, False, api_name="/process_batch")
+    rows = client.predict("all", "all", "camera", api_name="/history")["data"]
+    kinds = [row[2] for row in rows[:2]]  # newest first: the batch item, then the image
+    assert kinds == ["batch-item", "image"] and all(row[3] == "camera.png" for row in rows[:2])

@@ -8,10 +8,11 @@ from utils.errors import InvalidInput
 from utils.gpu import GPUDetector, choose_device
 
 
-def test_this_machine_uses_the_cpu_with_bf16_when_it_can():
-    choice = choose_device("auto")
-    assert choice.device.type == "cpu"
-    assert choice.precision == ("bf16" if gpu.cpu_supports_bf16() else "fp32")
+def test_auto_picks_this_machines_best_device_and_the_cpu_uses_bf16_when_it_can():
+    best = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert choose_device("auto").device.type == best
+    cpu = choose_device("cpu")
+    assert cpu.device == torch.device("cpu") and cpu.precision == ("bf16" if gpu.cpu_supports_bf16() else "fp32")
     assert choose_device("auto", fp32=True).precision == "fp32"
     assert choose_device("cpu").device == torch.device("cpu")
 
@@ -52,7 +53,10 @@ def test_mps_when_asked_and_missing():
 def test_system_info_and_cache_clearing_work_without_a_gpu():
     info = GPUDetector.get_system_info()
     assert {"cpu", "cpu_bf16", "ram_total_gb", "torch", "cuda_available", "gpus"} <= info.keys()
-    assert GPUDetector.get_gpu_memory(0) == (0.0, 0.0) or torch.cuda.is_available()
+    if torch.cuda.is_available():
+        assert GPUDetector.get_gpu_memory(0)[1] > 0
+    else:
+        assert GPUDetector.get_gpu_memory(0) == (0.0, 0.0)
     GPUDetector.clear_gpu_cache()
 
 

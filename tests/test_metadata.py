@@ -53,4 +53,7 @@ def test_a_real_images_icc_profile_is_kept_byte_for_byte(tmp_path, manager):
 def test_png_with_chunks_stays_a_valid_png(tmp_path):
     from utils.images import encode_image
     data = encode_image(np.zeros((4, 4, 3), np.uint8), "png", icc_profile=SRGB, exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00")
-    Image.open(io.BytesIO(data)).load()
+    decoded = Image.open(io.BytesIO(data))
+    decoded.load()  # raises on a broken chunk
+    assert decoded.size == (4, 4) and not np.asarray(decoded).any()
+    assert decoded.info["icc_profile"] == SRGB

@@ -60,7 +60,8 @@ def test_cache_is_keyed_by_precision_and_unload_frees(weights_dir):
 
 def test_loaded_model_carries_its_metadata(anime_video_model):
     m = anime_video_model
-    assert (m.scale, m.source, m.device.type) == (4, "bundled", "cpu")
+    from utils.gpu import choose_device
+    assert (m.scale, m.source, m.device) == (4, "bundled", choose_device("auto").device)
     assert m.precision in ("bf16", "fp32") and m.architecture == "RealESRGAN Compact"
 
 
