@@ -35,7 +35,7 @@ class Reference:
         state = load_file(str(weights_dir / "bundled" / f"{name}.safetensors"))
         pth = weights_dir / f"reference-{name}.pth"
         torch.save({"params_ema": state}, pth)
-        if MODELS[name].architecture == "RRDBNet":
+        if MODELS[name].architecture == "ESRGAN":
             blocks = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body."))
             net = RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=blocks, num_grow_ch=32, scale=4)
         else:

@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RESTORER = "GFPGANv1.4"
 # Extra keyword arguments of each network's forward: GFPGAN's noise fixed for repeatable output.
-FORWARD_KWARGS = {"GFPGAN": {"return_rgb": False, "randomize_noise": False}, "RestoreFormer": {}}
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def run_restorer(model: LoadedModel, face_rgb: np.ndarray) -> np.ndarray:
     """512x512 uint8 RGB face -> restored 512x512 float32 RGB in 0..1."""
     x = torch.from_numpy(np.ascontiguousarray(face_rgb).copy()).to(model.device).permute(2, 0, 1)[None].float().div_(255)
     x = (x - 0.5) / 0.5
-    kwargs = FORWARD_KWARGS.get(model.descriptor.architecture.id, {})
+    kwargs = dict(model.profile.forward_kwargs)
     try:
         with torch.inference_mode(), autocast_for(model):
             out = model.descriptor.model(x, **kwargs)[0]

@@ -44,7 +44,6 @@ NOISE_CROP = 256  # noise and blockiness on up to 5 full-resolution crops of thi
 IMMERKAER_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 NOISY_SIGMA = 8.0  # sigma (0-255) from which a photo is treated as noisy
 SMALL_SIDE, LARGE_MEGAPIXELS = 256, 4.0
-ARCH_OF = {"RRDBNet": "ESRGAN", "SRVGGNetCompact": "RealESRGAN Compact"}
 
 
 @dataclass(frozen=True)
@@ -226,7 +225,7 @@ class IntelligentEnhancer:
     def calculate_optimal_tile(self, image: Any, model_name: str = "RealESRGAN_x4plus") -> int:
         rgb = image if isinstance(image, np.ndarray) and image.ndim == 3 else as_rgb8(image)
         height, width = rgb.shape[:2]
-        architecture = ARCH_OF.get(MODELS[model_name].architecture if model_name in MODELS else "", "")
+        architecture = MODELS[model_name].architecture if model_name in MODELS else ""
         return tile_for(architecture, self._device(), height, width, memory_reserve=self.memory_reserve)
 
     def get_intelligent_settings(self, image: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any, Callable, TypeVar
 import torch
 from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
+from engine.profiles import ArchitectureProfile, profile_of
 from engine.registry import CUSTOM_PREFIX, MODELS, ModelSpec
 from engine.weights import (WEIGHT_SUFFIXES, ProgressFn, WeightsFile, bundled_cache_path, load_state_dict,
                             resolve_weights)
@@ -39,7 +40,12 @@ class LoadedModel:
 
     @property
     def architecture(self) -> str:
-        return self.descriptor.architecture.name
+        """spandrel's architecture id, e.g. "ESRGAN", "Compact", "GFPGAN"."""
+        return self.descriptor.architecture.id
+
+    @property
+    def profile(self) -> ArchitectureProfile:
+        return profile_of(self.architecture)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ class BundledSource:
 class ModelSpec:
     name: str
     kind: ModelKind
-    architecture: str
+    architecture: str  # spandrel's architecture id (engine.profiles); facexlib's network for the helpers
     scale: int
     filename: str
     url: str
@@ -37,37 +37,37 @@ class ModelSpec:
 
 
 MODEL_SPECS: tuple[ModelSpec, ...] = (
-    ModelSpec("RealESRGAN_x4plus", "upscaler", "RRDBNet", 4, "RealESRGAN_x4plus.pth",
+    ModelSpec("RealESRGAN_x4plus", "upscaler", "ESRGAN", 4, "RealESRGAN_x4plus.pth",
               f"{RE_RELEASES}/v0.1.0/RealESRGAN_x4plus.pth",
               "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1", 67_040_989,
               "BSD-3-Clause", "General photos; the best all-round quality (slow on CPU)", "photo",
               BundledSource("REALESRGAN_X4PLUS_UP4X",
                             "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf")),
-    ModelSpec("RealESRNet_x4plus", "upscaler", "RRDBNet", 4, "RealESRNet_x4plus.pth",
+    ModelSpec("RealESRNet_x4plus", "upscaler", "ESRGAN", 4, "RealESRNet_x4plus.pth",
               f"{RE_RELEASES}/v0.1.1/RealESRNet_x4plus.pth", None, None,
               "BSD-3-Clause", "Photos; smoother, fewer invented details than x4plus", "photo"),
-    ModelSpec("RealESRGAN_x4plus_anime_6B", "upscaler", "RRDBNet", 4, "RealESRGAN_x4plus_anime_6B.pth",
+    ModelSpec("RealESRGAN_x4plus_anime_6B", "upscaler", "ESRGAN", 4, "RealESRGAN_x4plus_anime_6B.pth",
               f"{RE_RELEASES}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",
               "f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da", 17_938_799,
               "BSD-3-Clause", "Anime and illustrations; small and sharp", "anime",
               BundledSource("REALESRGAN_X4PLUSANIME_UP4X",
                             "fe01c269cfd10cdef8e018ab66ebe750cf79c7af4d1f9c16c737e1295229bacc")),
-    ModelSpec("RealESRGAN_x2plus", "upscaler", "RRDBNet", 2, "RealESRGAN_x2plus.pth",
+    ModelSpec("RealESRGAN_x2plus", "upscaler", "ESRGAN", 2, "RealESRGAN_x2plus.pth",
               f"{RE_RELEASES}/v0.2.1/RealESRGAN_x2plus.pth",
               "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb", 67_061_725,
               "BSD-3-Clause", "Photos at x2", "photo"),
-    ModelSpec("realesr-animevideov3", "upscaler", "SRVGGNetCompact", 4, "realesr-animevideov3.pth",
+    ModelSpec("realesr-animevideov3", "upscaler", "Compact", 4, "realesr-animevideov3.pth",
               f"{RE_RELEASES}/v0.2.5.0/realesr-animevideov3.pth",
               "b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d", 2_504_012,
               "BSD-3-Clause", "Anime video; tiny and about 30x faster than x4plus", "anime",
               BundledSource("REALESRGAN_ANIMAVIDEOV3_UP4X",
                             "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d")),
-    ModelSpec("realesr-general-x4v3", "upscaler", "SRVGGNetCompact", 4, "realesr-general-x4v3.pth",
+    ModelSpec("realesr-general-x4v3", "upscaler", "Compact", 4, "realesr-general-x4v3.pth",
               f"{RE_RELEASES}/v0.2.5.0/realesr-general-x4v3.pth",
               "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292", 4_885_111,
               "BSD-3-Clause", "Fast general model with an adjustable denoise strength", "photo",
               denoise_partner="realesr-general-wdn-x4v3"),
-    ModelSpec("realesr-general-wdn-x4v3", "upscaler", "SRVGGNetCompact", 4, "realesr-general-wdn-x4v3.pth",
+    ModelSpec("realesr-general-wdn-x4v3", "upscaler", "Compact", 4, "realesr-general-wdn-x4v3.pth",
               f"{RE_RELEASES}/v0.2.5.0/realesr-general-wdn-x4v3.pth", None, None,
               "BSD-3-Clause", "Denoising twin of realesr-general-x4v3 (used for the denoise blend)", "photo"),
     ModelSpec("GFPGANv1.3", "face", "GFPGAN", 1, "GFPGANv1.3.pth",

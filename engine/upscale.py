@@ -18,6 +18,7 @@ import torch
 
 from engine.inference import CancelCheck, DeviceOutOfMemory, upscale_rgb
 from engine.model_manager import LoadedModel
+from engine.profiles import profile_of
 from engine.tiling import auto_tile_px, plan_tiles
 from utils.errors import InvalidInput, OutOfMemory
 from utils.gpu import GPUDetector, free_memory_bytes
@@ -31,11 +32,6 @@ ProgressFn = Callable[[int, int, str], None]
 MIN_OUTSCALE, MAX_OUTSCALE = 1.0, 8.0
 MIN_TILE_PX = 32
 MIN_EDGE_PX = 8
-# Peak working memory per input pixel (bytes), measured on CPU at fp32 for a 256x256 tile,
-# with headroom. fp16/bf16 roughly halve the activations; we keep the fp32 figure to stay safe.
-BYTES_PER_INPUT_PIXEL = {"ESRGAN": 16_000, "RealESRGAN Compact": 3_000}
-DEFAULT_BYTES_PER_INPUT_PIXEL = 20_000
-DEFAULT_PAD_PX = {"ESRGAN": 32, "RealESRGAN Compact": 16}  # tile overlap per architecture
 CPU_MAX_TILE_PX = 512  # bounds RAM and keeps progress and cancellation responsive on CPU
 
 
@@ -70,18 +66,21 @@ def check_outscale(outscale: float) -> float:
 
 
 def default_pad_px(architecture: str) -> int:
-    """The tile overlap a model of `architecture` needs for seamless tiles."""
-    return DEFAULT_PAD_PX.get(architecture, 32)
+    """The tile overlap a model of `architecture` (spandrel's id) needs for seamless tiles."""
+    return profile_of(architecture).overlap_px
 
 
 def bytes_per_input_pixel(architecture: str) -> int:
-    return BYTES_PER_INPUT_PIXEL.get(architecture, DEFAULT_BYTES_PER_INPUT_PIXEL)
+    return profile_of(architecture).bytes_per_input_pixel
 
 
-def tile_for(architecture: str, device: torch.device, height: int, width: int, *, pad_px: int = 16,
+def tile_for(architecture: str, device: torch.device, height: int, width: int, *, pad_px: int | None = None,
              memory_reserve: float = 0.1) -> int:
-    """The automatic tile size for a model of `architecture` on `device` (0: the whole image fits)."""
+    """The automatic tile size for a model of `architecture` on `device` (0: the whole image fits).
+    The one tile function: processing, video and the analyser's "optimal tile" all ask it, with the
+    architecture's own overlap unless `pad_px` says otherwise."""
     cap = CPU_MAX_TILE_PX if device.type == "cpu" else 2048
+    pad_px = default_pad_px(architecture) if pad_px is None else pad_px
     return auto_tile_px(height, width, free_memory_bytes(device, memory_reserve), bytes_per_input_pixel(architecture),
                         pad_px=pad_px, max_tile_px=cap)
 

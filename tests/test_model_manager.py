@@ -62,7 +62,8 @@ def test_loaded_model_carries_its_metadata(anime_video_model):
     m = anime_video_model
     from utils.gpu import choose_device
     assert (m.scale, m.source, m.device) == (4, "bundled", choose_device("auto").device)
-    assert m.precision in ("bf16", "fp32") and m.architecture == "RealESRGAN Compact"
+    assert m.precision in ("bf16", "fp32") and m.architecture == "Compact"
+    assert m.profile.overlap_px == 16 and m.profile.role == "upscaler"
 
 
 def test_listing_shows_bundled_missing_downloaded_and_custom(tmp_path):

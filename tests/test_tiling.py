@@ -53,3 +53,25 @@ def test_invalid_plans_are_refused():
         plan_tiles(10, 10, -1)
     with pytest.raises(ValueError):
         plan_axis(0, 10, 1)
+
+
+def test_every_registered_network_has_a_measured_profile():
+    from engine.profiles import PROFILES, profile_of
+    from engine.registry import MODELS
+    for spec in MODELS.values():
+        if spec.kind in ("upscaler", "face"):
+            assert spec.architecture in PROFILES, spec.name
+            assert profile_of(spec.architecture).role == spec.kind
+    assert profile_of("SomethingNew").overlap_px == 32  # cautious figures for an unmeasured custom model
+
+
+def test_the_analysers_tile_is_the_one_processing_uses():
+    import torch
+
+    from engine.upscale import UpscaleOptions, choose_tile, default_pad_px, tile_for
+
+    class Model:  # the two facts choose_tile reads
+        architecture, device = "ESRGAN", torch.device("cpu")
+    for size in ((300, 451), (2000, 3000)):
+        processing = choose_tile(Model(), *size, UpscaleOptions(pad_px=default_pad_px("ESRGAN"), memory_reserve=0.1))
+        assert tile_for("ESRGAN", torch.device("cpu"), *size, memory_reserve=0.1) == processing

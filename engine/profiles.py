@@ -1,0 +1,38 @@
+"""Every fact the app keeps about a network architecture, on one profile keyed by spandrel's
+architecture id (`descriptor.architecture.id`; the registry names the same ids), the way spandrel
+keeps a model's facts on its descriptor."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, Mapping
+
+Role = Literal["upscaler", "face"]
+
+
+@dataclass(frozen=True)
+class ArchitectureProfile:
+    id: str
+    role: Role
+    # Tile overlap (input pixels) for tiles that join without seams: tiled vs whole >= 45 dB with it.
+    overlap_px: int = 32
+    # Peak working memory per input pixel (bytes), measured on CPU at fp32 for a 256x256 tile, with
+    # headroom; fp16/bf16 roughly halve the activations, the fp32 figure keeps us safe.
+    bytes_per_input_pixel: int = 20_000
+    # Extra arguments of the network's forward call (GFPGAN: BGR-free output, fixed noise).
+    forward_kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+PROFILES: dict[str, ArchitectureProfile] = {p.id: p for p in (
+    ArchitectureProfile("ESRGAN", "upscaler", overlap_px=32, bytes_per_input_pixel=16_000),
+    ArchitectureProfile("Compact", "upscaler", overlap_px=16, bytes_per_input_pixel=3_000),
+    ArchitectureProfile("GFPGAN", "face",
+                        forward_kwargs=MappingProxyType({"return_rgb": False, "randomize_noise": False})),
+    ArchitectureProfile("RestoreFormer", "face"),
+)}
+# A custom model of an architecture we have not measured: the cautious figures.
+UNKNOWN = ArchitectureProfile("unknown", "upscaler", overlap_px=32, bytes_per_input_pixel=20_000)
+
+
+def profile_of(architecture_id: str | None) -> ArchitectureProfile:
+    return PROFILES.get(architecture_id or "", UNKNOWN)
