@@ -276,12 +276,20 @@ class SourceReader:
         self.damage: str | None = None
 
     def frames_in(self) -> Iterator[FrameItem]:
+        video_done = False  # past the preview's end: only the other streams still need their part
+        past_cut: set = set()
         for packet in self.inp.demux(self.vin, *self.streams.targets.keys()):
-            _, end = stream_seconds(packet)
+            start, end = stream_seconds(packet)
             if end is not None:
                 self.last_end_s = end if self.last_end_s is None else max(self.last_end_s, end)
             if packet.stream is not self.vin:
+                if video_done and start is not None and not self.cut.keeps(start):
+                    past_cut.add(packet.stream)
+                    if len(past_cut) == len(self.streams.targets):
+                        return
                 self.streams.push(packet, self.muxer, self.cut)
+                continue
+            if video_done:
                 continue
             t0 = time.perf_counter()
             try:
@@ -295,12 +303,15 @@ class SourceReader:
             self.clock.decode += time.perf_counter() - t0
             for frame in frames:
                 if self.cut.max_seconds is not None and frame.time is not None and not self.cut.keeps(frame.time):
-                    return
+                    video_done = True  # files need not be interleaved: audio for the preview may come later
+                    break
                 self.count(frame)
                 t0 = time.perf_counter()
                 pixels = to_rgb(frame, self.plan)
                 self.clock.decode += time.perf_counter() - t0
                 yield FrameItem(pixels, frame.pts, frame.time_base)
+            if video_done and not self.streams.targets:
+                return
 
     def count(self, frame) -> None:
         self.decoded += 1

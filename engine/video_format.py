@@ -43,10 +43,10 @@ def depth_and_chroma(pix_fmt: str) -> tuple[int, str]:
     bits = max(c.bits for c in fmt.components)
     if fmt.is_rgb:
         return bits, "444"
-    chroma = [c for c in fmt.components if c.is_chroma]
-    if not chroma:
+    if len(fmt.components) < 3:  # gray (+ alpha): no chroma to keep
         return bits, "420"
-    shift = (64 // chroma[0].width - 1, 64 // chroma[0].height - 1)
+    chroma = fmt.components[1]
+    shift = (64 // chroma.width - 1, 64 // chroma.height - 1)
     return bits, CHROMA_NAMES.get((min(shift[0], 1), min(shift[1], 1)), "420")
 
 
