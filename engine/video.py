@@ -68,10 +68,14 @@ class VideoResult:
     notes: tuple[str, ...] = ()  # what was converted, or could not be kept, and why
 
     @property
-    def status(self) -> str:
-        line = (f"Enhanced {self.frames} frames to {self.width}x{self.height} in {self.seconds:.1f} s "
+    def summary(self) -> str:
+        return (f"Enhanced {self.frames} frames to {self.width}x{self.height} in {self.seconds:.1f} s "
                 f"({self.frames / max(self.seconds, 1e-9):.2f} frames/s)")
-        return line + "".join(f"; {note}" for note in self.notes)
+
+    @property
+    def status(self) -> str:
+        """The summary and every note, in one line (what the web UI shows)."""
+        return self.summary + "".join(f"; {note}" for note in self.notes)
 
 
 def even(value: float) -> int:
