@@ -205,6 +205,8 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
                                                                 gpu_id), write, batch_size, should_cancel, report,
                                 clock)
             frames_done = pipeline.run()
+            if on_progress:
+                on_progress(frames_done, frames_done, f"frame {frames_done}/{frames_done}")
             streams.flush(muxer)
             t0 = time.perf_counter()
             for packet in vout.encode(None):

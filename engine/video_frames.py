@@ -128,8 +128,6 @@ class Pipeline:
                     self.write(item)
                     self.clock.encode += time.perf_counter() - started
                     self.frames += 1
-                    if self.on_frame:
-                        self.on_frame(self.frames)
             except BaseException as error:
                 errors.append(error)
                 stop.set()
@@ -140,6 +138,7 @@ class Pipeline:
             thread.start()
         try:
             done = False
+            upscaled_count = 0
             while not done and not stop.is_set():
                 batch: list[FrameItem] = []
                 while len(batch) < self.batch_size:
@@ -154,6 +153,9 @@ class Pipeline:
                     started = time.perf_counter()
                     results = self.upscale(batch)
                     self.clock.upscale += time.perf_counter() - started
+                    upscaled_count += len(results)
+                    if self.on_frame:  # from this thread: UI progress objects are not thread-safe
+                        self.on_frame(upscaled_count)
                     for result in results:
                         if not put(upscaled, result):
                             break
