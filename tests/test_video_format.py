@@ -30,8 +30,8 @@ def test_the_nearest_format_the_encoder_holds(source, encoder, expected, noted):
 
 
 def info(**kwargs) -> VideoInfo:
-    base = dict(format_name="matroska,webm", width=64, height=48, codec="h264", fps=Fraction(10), time_base=Fraction(1, 1000),
-                frames=None, duration_s=1.0)
+    base = dict(format_name="matroska,webm", width=64, height=48, codec="h264", fps=Fraction(10),
+                time_base=Fraction(1, 1000), frames=None, duration_s=1.0)
     return VideoInfo(**{**base, **kwargs})
 
 

@@ -158,7 +158,8 @@ def test_two_audio_languages_titles_and_default_are_kept(tmp_path, manager):
         streams = container.streams.audio
         assert [(s.codec_context.name, s.metadata.get("language"), s.codec_context.layout.nb_channels)
                 for s in streams] == [("aac", "eng", 2), ("aac", "fra", 1)]
-        assert "Français" in (streams[1].metadata.get("title"), streams[1].metadata.get("name"))  # MP4 reads it back as name
+        # MP4 reads a track title back as "name"
+        assert "Français" in (streams[1].metadata.get("title"), streams[1].metadata.get("name"))
         assert streams[0].disposition & av.stream.Disposition.default
         assert not streams[1].disposition & av.stream.Disposition.default
 
