@@ -155,8 +155,8 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
     check_limits(path, info, config, max_seconds)
     out_w, out_h = even(info.width * outscale), even(info.height * outscale)
     model_name = model_name or getattr(config, "DEFAULT_MODEL", "realesr-animevideov3")
-    spec = model_manager.models.get(model_name)
-    check_frame_size(path, info, config, spec.scale if spec and spec.scale else 4, out_w, out_h)
+    spec = model_manager.models.get(model_name)  # custom models' scale is known once loaded (checked again)
+    check_frame_size(path, info, config, spec.scale if spec and spec.scale else 1, out_w, out_h)
     face_opts = prepare_faces(face_enhance, face_options, model_manager, config)
     output_dir = Path(output_dir or getattr(config, "OUTPUT_DIR", "outputs"))
     try:
