@@ -14,7 +14,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from engine.inference import run_batch
-from engine.upscale import UpscaleOptions, output_size, upscale_pixels
+from engine.upscale import UpscaleOptions, output_size
 from engine.video_format import AVCOL_RANGE_JPEG, PicturePlan
 from utils.errors import Cancelled
 from utils.images import resize

@@ -11,6 +11,8 @@ from .conftest import ROOT
 from .test_cli import assert_one_clear_line, run
 from .video_samples import make_video, truncate
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def env(cli_env):

@@ -15,6 +15,7 @@ from utils.errors import InvalidInput
 from .video_samples import FPS, H, W, make_video, truncate
 
 MODEL = "realesr-animevideov3"
+pytestmark = pytest.mark.slow
 
 
 def run(source, manager, tmp_path, **kwargs):
