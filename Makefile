@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --no-input
 
-.PHONY: run test bench bench-enhancer clean-venv
+.PHONY: run test bench bench-enhancer bench-video clean-venv
 
 $(VENV)/.runtime: requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(VENV)/.bench
 
 bench-enhancer: $(VENV)/.dev
 	$(PY) -m bench.enhancer
+
+bench-video: $(VENV)/.runtime
+	$(PY) -m bench.video
 
 clean-venv:
 	rm -rf $(VENV)

@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--face-enhance", action="store_true", help="restore faces in every frame")
     video.add_argument("--codec", choices=("h264", "h265", "vp9", "av1"), default="h264")
     video.add_argument("--crf", type=int, default=None, help="quality: lower is better (default per codec)")
-    video.add_argument("--max-seconds", type=float, default=None, help="process only the first S seconds")
+    video.add_argument("--max-seconds", type=float, default=None,
+                       help="process only the first S seconds (counted from the first timestamp)")
+    video.add_argument("--keep-partial", action="store_true",
+                       help="keep the result of a truncated or damaged file instead of refusing it (said so)")
     video.add_argument("-t", "--tile", type=int, default=0, help="tile size in pixels, 0 for automatic")
     video.add_argument("--fp32", action="store_true", help="full precision (slower)")
     video.add_argument("--suffix", default="out", help="output name suffix (default out)")

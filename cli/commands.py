@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from config import AppConfig
@@ -12,7 +15,7 @@ from engine.model_manager import ModelManager
 from engine.naming import distinct_stems
 from engine.processor import describe_error, enhance_image_direct
 from engine.weights import download, expected_sha256, sha256_of
-from utils.errors import UserError
+from utils.errors import Cancelled, UserError
 from utils.gpu import device_request
 from utils.images import ACCEPTED_EXTENSIONS
 from utils.metrics import format_bytes
@@ -219,23 +222,56 @@ def cmd_analyze(args: argparse.Namespace, config: AppConfig) -> int:
     return EXIT_OK
 
 
+class Interrupted(Cancelled):
+    """SIGTERM or SIGINT during a job: cleaned up like any other failure, said in one line."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}; the unfinished result was removed.")
+
+
+@contextlib.contextmanager
+def signals_raise_interrupted():
+    """Turn SIGTERM/SIGINT into `Interrupted` in the main thread, so the job's own clean-up runs
+    (temporary files removed) instead of the process dying with them on disk."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Interrupted(signum)
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def cmd_video(args: argparse.Namespace, config: AppConfig) -> int:
     from engine.video import enhance_video_direct
     bar = TileBar(Path(args.input).name, "frames")
     try:
-        result = enhance_video_direct(
-            args.input, args.model, args.outscale, model_manager=manager_for(config), config=config,
-            output_dir=args.output or config.OUTPUT_DIR, suffix=args.suffix, codec=args.codec, crf=args.crf,
-            max_seconds=args.max_seconds, tile=args.tile, fp32=args.fp32 or config.FP32,
-            face_enhance=args.face_enhance, gpu_id=device_request(args.device, args.gpu_id), on_progress=bar,
-            history=history_for(config))
+        with signals_raise_interrupted():
+            result = enhance_video_direct(
+                args.input, args.model, args.outscale, model_manager=manager_for(config), config=config,
+                output_dir=args.output or config.OUTPUT_DIR, suffix=args.suffix, codec=args.codec, crf=args.crf,
+                max_seconds=args.max_seconds, tile=args.tile, fp32=args.fp32 or config.FP32,
+                face_enhance=args.face_enhance, gpu_id=device_request(args.device, args.gpu_id), on_progress=bar,
+                history=history_for(config), keep_partial=args.keep_partial)
+    except Interrupted as error:
+        bar.close()
+        fail(str(error))
+        return 128 + error.signum
     except (UserError, RuntimeError, MemoryError, OSError) as error:
         bar.close()
         log.info("video %s failed", args.input, exc_info=not isinstance(error, UserError))
         fail(describe_error(error))
         return EXIT_FAILED
     bar.close()
-    print(f"{result.output_path}  ({result.status})")
+    print(f"{result.output_path}  ({result.summary})")
+    for note in result.notes:
+        print(f"  note: {note}")
     return EXIT_OK
 
 
