@@ -8,14 +8,10 @@ import av
 import numpy as np
 from av.subtitles.subtitle import SubtitleSet
 
+from engine.video_streams import DEFAULT_ASS_HEADER
+
 W, H, FPS = 64, 48, 10
-ASS_HEADER = (
-    "[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
-    "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
-    "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
-    "MarginL, MarginR, MarginV, Encoding\n"
-    "Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0\n\n"
-    "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n").encode()
+ASS_HEADER = DEFAULT_ASS_HEADER  # a valid [Script Info]/[V4+ Styles] header for the generated ASS tracks
 
 
 def picture(i: int, width: int = W, height: int = H) -> np.ndarray:
