@@ -71,20 +71,32 @@ def _device(name: str, raw: str) -> str:
     raise ConfigError(f"{PREFIX}{name}={raw!r} is not a device; use auto, cpu, cuda, cuda:N or mps.")
 
 
-def _auth(name: str, raw: str) -> tuple[tuple[str, str], ...] | None:
-    """`user:password`, or several separated by commas (each user then has their own history and results)."""
+def _auth(name: str, raw: str) -> tuple[str, str] | None:
     if not raw.strip():
         return None
-    pairs = []
-    for item in raw.split(","):
-        user, sep, password = item.strip().partition(":")
+    user, sep, password = raw.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError(f"{PREFIX}{name} must look like user:password (both non-empty).")
+    return (user, password)
+
+
+def read_logins(path: Path) -> tuple[tuple[str, str], ...]:
+    """`user:password` lines (blank lines and `#` comments skipped); the password is the rest of the line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{PREFIX}AUTH_FILE={path} cannot be read ({error}); give a readable text file.") from None
+    logins: dict[str, str] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        user, sep, password = line.strip().partition(":")
         if not sep or not user or not password:
-            raise ConfigError(f"{PREFIX}{name} must look like user:password (both non-empty), or several of them "
-                              "separated by commas.")
-        pairs.append((user, password))
-    if len({user for user, _ in pairs}) != len(pairs):
-        raise ConfigError(f"{PREFIX}{name} names a user twice; give each user once.")
-    return tuple(pairs)
+            raise ConfigError(f"{PREFIX}AUTH_FILE {path}, line {number}: write user:password (both non-empty).")
+        if user in logins:
+            raise ConfigError(f"{PREFIX}AUTH_FILE {path}, line {number}: {user!r} is named twice; give each user once.")
+        logins[user] = password
+    return tuple(logins.items())
 
 
 def _text(name: str, raw: str) -> str:
@@ -109,7 +121,8 @@ class AppConfig:
     SERVER_NAME: str = _setting("127.0.0.1", _text, "Interface to listen on; 0.0.0.0 exposes the app to the network")
     SERVER_PORT: int = _setting(8081, _number(int, 1, 65535), "Port of the web UI")
     SHARE: bool = _setting(False, _bool, "Create a public Gradio share link (public for 72 hours)")
-    AUTH: tuple[tuple[str, str], ...] | None = _setting(None, _auth, "user:password to require a login (several: user1:pw1,user2:pw2; each sees only their own jobs); empty for none")
+    AUTH: tuple[str, str] | None = _setting(None, _auth, "user:password to require a login; empty for none")
+    AUTH_FILE: Path = _setting(None, _path, "A file of user:password lines, one login per user (each sees only their own jobs and results)")
     JOB_TIME_LIMIT_S: float = _setting(3600.0, _number(float, 0, 86400 * 7), "Longest a web job (image, video or batch) may run before it is stopped; 0 for no limit")
     QUEUE_MAX_SIZE: int = _setting(16, _number(int, 1, 10000), "Jobs waiting beyond this many get a 'busy' answer")
     CONCURRENCY_LIMIT: int = _setting(1, _number(int, 1, 64), "Jobs running at once per device")
@@ -139,6 +152,10 @@ class AppConfig:
     MAX_VIDEO_FRAMES: int = _setting(200_000, _number(int, 1, 100_000_000), "Most frames in a video accepted")
 
     def __post_init__(self) -> None:
+        logins = (self.AUTH,) if self.AUTH else ()
+        if self.AUTH_FILE is not None:
+            logins += tuple(pair for pair in read_logins(self.AUTH_FILE) if not self.AUTH or pair[0] != self.AUTH[0])
+        object.__setattr__(self, "LOGINS", logins)  # every login: AUTH and AUTH_FILE's lines together
         if self.BACKUP_DIR is None:
             object.__setattr__(self, "BACKUP_DIR", self.DATA_DIR / "backups")
         if self.LOG_FILE is None:

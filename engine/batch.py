@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.inference import CancelCheck
-from engine.history import file_sha256
-from engine.naming import distinct_stems
-from engine.processor import describe_error, enhance_image_direct, job_settings
+from engine.job_control import ClientGone, TimeLimitExceeded
+from engine.naming import check_template, distinct_stems, template_parts
+from engine.processor import describe_error, enhance_image_direct, image_job_settings
 from engine.resume import add_to_manifest, find_in_manifest, settings_key
 from utils.errors import Cancelled, InvalidInput, UserError
-from utils.files import atomic_path
+from utils.files import atomic_path, file_sha256
 from utils.images import ACCEPTED_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class BatchItem:
 class BatchResult:
     items: list[BatchItem]
     zip_path: Path | None = None
+    stopped: str = ""  # why the batch stopped early (time limit, client gone), if it did
 
     @property
     def succeeded(self) -> int:
@@ -46,7 +47,8 @@ class BatchResult:
         return sum(item.status == "failed" for item in self.items)
 
     def summary(self) -> str:
-        return f"{self.succeeded} successful, {self.failed} failed"
+        text = f"{self.succeeded} successful, {self.failed} failed"
+        return f"{text}; {self.stopped}" if self.stopped else text
 
     def table(self) -> list[list[str]]:
         return [[item.input_path.name, item.status, item.output_path.name if item.output_path else "",
@@ -88,36 +90,59 @@ def target_folder(output_dir: Path, source: Path, input_root: str | Path | None)
     return output_dir
 
 
-def result_stems(inputs: list[Path], output_dir: Path, input_root: str | Path | None) -> dict[Path, str]:
-    """Each input's stem for its result: distinct among the inputs whose results share a folder."""
-    by_folder: dict[Path, list[Path]] = {}
-    for source in inputs:
-        by_folder.setdefault(target_folder(output_dir, source, input_root), []).append(source)
-    stems: dict[Path, str] = {}
-    for group in by_folder.values():
-        stems.update(distinct_stems(group))
-    return stems
+@dataclass(frozen=True)
+class BatchPlan:
+    """What a batch decides once, for the local and the Ray runner alike: where each result goes,
+    its stem (distinct within its folder), the settings key, and how finished items are recognised."""
+    output_dir: Path
+    input_root: Path | None
+    key: str
+    stems: dict[Path, str]
+    history: Any = None
+
+    @classmethod
+    def make(cls, inputs: list[Path], output_dir: Path, input_root: str | Path | None, model_name: str | None,
+             outscale: float, options: dict[str, Any], history=None) -> "BatchPlan":
+        if options.get("name_template"):
+            check_batch_template(options["name_template"])
+        root = Path(input_root) if input_root else None
+        by_folder: dict[Path, list[Path]] = {}
+        for source in inputs:
+            by_folder.setdefault(target_folder(output_dir, source, root), []).append(source)
+        stems: dict[Path, str] = {}
+        for group in by_folder.values():
+            stems.update(distinct_stems(group))
+        key = settings_key(image_job_settings(model_name, outscale, options))
+        return cls(Path(output_dir), root, key, stems, history)
+
+    def target(self, source: Path) -> Path:
+        return target_folder(self.output_dir, source, self.input_root)
+
+    def done_before(self, source: Path, digest: str | None) -> Path | None:
+        """A result these settings already made from this input (its name and content), unchanged
+        since: in the manifest of the batch's folder (in the item's own subfolder), else in the
+        history (the caller's own, when it is one user's view)."""
+        if digest is None:
+            return None
+        found = find_in_manifest(self.output_dir, source.name, digest, self.key)
+        if found is not None and found.parent != self.target(source).resolve():
+            found = None
+        if found is None and self.history is not None and hasattr(self.history, "find_output"):
+            found = self.history.find_output(source.name, digest, self.key)
+        return found
+
+    def note(self, source: Path, digest: str | None, output: Path | None) -> None:
+        if digest and output:
+            add_to_manifest(self.output_dir, source.name, digest, self.key, output)
 
 
-def finished_before(source: Path, key: str, output_dir: Path, target_dir: Path, history=None) -> Path | None:
-    """A result that these settings already made from this input (its name and content): in the
-    manifest of the batch's `output_dir` (in the item's own `target_dir`), else in the history
-    (the caller's own, when it is one user's view)."""
-    digest = file_sha256(source)
-    if digest is None:
-        return None
-    found = find_in_manifest(output_dir, source.name, digest, key)
-    if found is not None and found.parent != Path(target_dir).resolve():
-        found = None
-    if found is None and history is not None and hasattr(history, "find_output"):
-        found = history.find_output(source.name, digest, key)
-    return found
-
-
-def note_finished(output_dir: Path, source: Path, key: str, output: Path | None) -> None:
-    digest = file_sha256(source)
-    if digest and output:
-        add_to_manifest(output_dir, source.name, digest, key, output)
+def check_batch_template(template: str) -> str:
+    """A batch's template must name each image after itself, else every result gets one name."""
+    check_template(template)
+    if not any(placeholder and text == "stem" for text, placeholder in template_parts(template)):
+        raise InvalidInput("A batch's name template must contain {stem}, or every image would get the same name "
+                           "(e.g. {stem}_{model}.{ext}).")
+    return template
 
 
 def process_batch(inputs: list[Path], *, model_manager, config: Any = None, output_dir: str | Path,
@@ -128,36 +153,40 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
                   **enhance_options: Any) -> BatchResult:
     """Enhance each input with the same settings; failures are recorded and the batch goes on.
     With `resume`, items that these settings already made from the same input *content* are
-    skipped (see `finished_before`). Cancelling stops between items (the current item's output is
-    never half-written). With `input_root`, each output goes to the same relative folder under
+    skipped (see `BatchPlan.done_before`). Cancelling stops between items (the current item's
+    output is never half-written); so do the job's time limit and a vanished client, whose reason
+    the result's `stopped` gives. With `input_root`, each output goes to the same relative folder under
     `output_dir` as its input under `input_root` (a mirrored tree). Inputs whose results would
     share a name get distinct ones (`pic.png`, `pic.gif` -> `pic-png_out.png`, `pic-gif_out.png`)."""
     output_dir = Path(output_dir)
     batch_id = new_batch_id()
     model_name = model_name or getattr(config, "DEFAULT_MODEL", None)
-    key = settings_key(job_settings(model_name, outscale, enhance_options))
     inputs = [Path(source) for source in inputs]
-    stems = result_stems(inputs, output_dir, input_root)
+    plan = BatchPlan.make(inputs, output_dir, input_root, model_name, outscale, enhance_options, history)
     items: list[BatchItem] = []
+    stopped = ""
     total = len(inputs)
     for index, source in enumerate(inputs):
-        if should_cancel and should_cancel():
-            break
-        if on_item:
-            on_item(index, total, source.name)
-        target_dir = target_folder(output_dir, source, input_root)
-        done = finished_before(source, key, output_dir, target_dir, history) if resume else None
-        if done is not None:
-            items.append(BatchItem(source, "skipped", done))
-            continue
         started = time.perf_counter()
         try:
+            if should_cancel and should_cancel():
+                break
+            if on_item:
+                on_item(index, total, source.name)
+            digest = file_sha256(source)
+            done = plan.done_before(source, digest) if resume else None
+            if done is not None:
+                items.append(BatchItem(source, "skipped", done))
+                continue
             result = enhance_image_direct(source, model_name, outscale, model_manager=model_manager, config=config,
-                                          output_dir=target_dir, output_name=stems[source], suffix=suffix,
-                                          on_progress=on_progress, should_cancel=should_cancel, history=history,
-                                          batch_id=batch_id, **enhance_options)
-            note_finished(output_dir, source, key, result.output_path)
+                                          output_dir=plan.target(source), output_name=plan.stems[source],
+                                          suffix=suffix, on_progress=on_progress, should_cancel=should_cancel,
+                                          history=history, batch_id=batch_id, **enhance_options)
+            plan.note(source, digest, result.output_path)
             items.append(BatchItem(source, "ok", result.output_path, seconds=time.perf_counter() - started))
+        except (TimeLimitExceeded, ClientGone) as error:  # the whole job stops; what is done stays listed
+            stopped = str(error)
+            break
         except Cancelled:
             break
         except (UserError, RuntimeError, MemoryError, OSError) as error:
@@ -167,7 +196,7 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
     if on_item:
         on_item(len(items), total, "done")
     zip_path = write_zip(output_dir, items) if make_zip and any(i.output_path for i in items) else None
-    return BatchResult(items, zip_path)
+    return BatchResult(items, zip_path, stopped)
 
 
 def write_zip(output_dir: Path, items: list[BatchItem]) -> Path:

@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.batch import (BatchItem, BatchResult, finished_before, new_batch_id, result_stems, target_folder,
-                          write_zip)
+from engine.batch import BatchItem, BatchPlan, BatchResult, new_batch_id, write_zip
 from engine.inference import CancelCheck
-from engine.processor import job_settings
-from engine.resume import settings_key
+from engine.processor import image_job_settings
 from utils.errors import InvalidInput
+from utils.files import file_sha256
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,15 +32,13 @@ class EnhanceWorker:
                                     allow_downloads=getattr(config, "ALLOW_DOWNLOADS", False))
 
     def enhance(self, source: str, model_name: str, outscale: float, output_dir: str, suffix: str,
-                options: dict, key: str, manifest_dir: str) -> dict:
-        from engine.batch import note_finished
+                options: dict) -> dict:
         from engine.processor import describe_error, enhance_image_direct
         from utils.errors import UserError
         started = time.time()
         try:
             result = enhance_image_direct(source, model_name, outscale, model_manager=self.manager, config=self.config,
                                           output_dir=output_dir, suffix=suffix, **options)
-            note_finished(Path(manifest_dir), Path(source), key, result.output_path)
             return {"status": "ok", "output_path": str(result.output_path), "error": "", "started": started,
                     "finished": time.time(), "device": result.metrics.get("device")}
         except (UserError, RuntimeError, MemoryError, OSError) as error:
@@ -81,22 +78,22 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
     items: dict[int, BatchItem] = {}
     pending: dict[Any, tuple[int, Path, Any]] = {}
     inputs = [Path(p) for p in inputs]
-    settings = job_settings(model_name, outscale, options)
-    key = settings_key(settings)
-    stems = result_stems(inputs, output_dir, input_root)
+    plan = BatchPlan.make(inputs, output_dir, input_root, model_name, outscale, options, history)
+    settings = image_job_settings(model_name, outscale, options)
+    digests: dict[Path, str | None] = {}
     queue = list(enumerate(inputs))
     log.info("ray batch: %d items over %d worker(s) (%d GPU(s))", len(inputs), count, gpus)
 
     def submit(worker) -> bool:
         while queue:
             index, source = queue.pop(0)
-            target_dir = target_folder(output_dir, source, input_root)
-            done = finished_before(source, key, output_dir, target_dir, history) if resume else None
+            digests[source] = file_sha256(source)
+            done = plan.done_before(source, digests[source]) if resume else None
             if done is not None:
                 items[index] = BatchItem(source, "skipped", done)
                 continue
-            ref = worker.enhance.remote(str(source), model_name, outscale, str(target_dir), suffix,
-                                        {**options, "output_name": stems[source]}, key, str(output_dir))
+            ref = worker.enhance.remote(str(source), model_name, outscale, str(plan.target(source)), suffix,
+                                        {**options, "output_name": plan.stems[source]})
             pending[ref] = (index, source, worker)
             return True
         return False
@@ -114,8 +111,10 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
         output = Path(outcome["output_path"]) if outcome["output_path"] else None
         items[index] = BatchItem(source, outcome["status"], output, outcome["error"],
                                  outcome["finished"] - outcome["started"])
+        plan.note(source, digests[source], output if outcome["status"] == "ok" else None)
         if history is not None:
-            history.record(kind="batch-item", input_path=source, settings=settings, settings_key=key, model=model_name,
+            history.record(kind="batch-item", input_path=source, settings=settings, settings_key=plan.key,
+                           model=model_name,
                            device=outcome["device"], started_at=outcome["started"],
                            finished_at=outcome["finished"], status=outcome["status"], output_path=output,
                            error=outcome["error"] or None, batch_id=batch_id)

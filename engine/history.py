@@ -1,7 +1,6 @@
 """Every job (image, video, batch item) recorded in SQLite beside the outputs (WAL mode)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
@@ -11,6 +10,8 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+from utils.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started_at);
 """
 # Columns added since the first schema: (name, declaration); older databases get them on open.
-ADDED_COLUMNS = (("owner", "TEXT"), ("settings_key", "TEXT"))
+ADDED_COLUMNS = (("owner", "TEXT"), ("settings_key", "TEXT"), ("output_sha256", "TEXT"))
 MAX_JOB_ID = 2**63 - 1
 
 
@@ -54,6 +55,7 @@ class Job:
     error: str | None
     owner: str | None = None
     settings_key: str | None = None
+    output_sha256: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -63,19 +65,6 @@ class Job:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at))
         return [str(self.id), when, self.kind, self.input_name, self.model or "", self.status,
                 f"{self.seconds:.1f}", Path(self.output_path).name if self.output_path else "", self.error or ""]
-
-
-def file_sha256(path: str | Path | None) -> str | None:
-    if not path:
-        return None
-    try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
-    except OSError:
-        return None
 
 
 class History:
@@ -127,20 +116,22 @@ class History:
         values = (kind, batch_id, Path(input_path).name if input_path else "(in memory)", file_sha256(input_path),
                   json.dumps(settings, default=str, sort_keys=True), model, device, started_at,
                   finished_at or time.time(), str(output_path) if output_path else None, status, error, owner,
-                  settings_key)
+                  settings_key, file_sha256(output_path) if status == "ok" else None)
         try:
             with self._connect() as db:
                 cursor = db.execute("INSERT INTO jobs (kind, batch_id, input_name, input_sha256, settings, model, "
                                     "device, started_at, finished_at, output_path, status, error, owner, "
-                                    "settings_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+                                    "settings_key, output_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                    values)
                 return int(cursor.lastrowid)
         except sqlite3.Error as error:  # history must never fail a job
             log.warning("could not record a job in %s: %s", self.db_path, error)
             return -1
 
-    def for_owner(self, owner: str | None) -> "OwnedHistory":
-        """The same history seen by one user: their jobs only, new jobs stamped with their name."""
-        return OwnedHistory(self, owner)
+    def for_owner(self, owner: str | None, within: Path | None = None) -> "OwnedHistory":
+        """The same history seen by one user: their jobs only, new jobs stamped with their name;
+        with `within`, earlier results count for resume only inside that folder (a server's outputs)."""
+        return OwnedHistory(self, owner, within)
 
     def jobs(self, *, kind: str | None = None, status: str | None = None, search: str | None = None,
              limit: int = 200, owner: str | None = None, any_owner: bool = True) -> list[Job]:
@@ -175,17 +166,24 @@ class History:
         return self._job(row) if row else None
 
     def find_output(self, input_name: str, input_sha256: str, settings_key: str, *, owner: str | None = None,
-                    any_owner: bool = True) -> Path | None:
-        """The newest result, still on disk, that these settings made from this input (name and content)."""
-        query = ("SELECT output_path FROM jobs WHERE input_sha256 = ? AND settings_key = ? AND input_name = ? "
-                 "AND status = 'ok' AND output_path IS NOT NULL")
+                    any_owner: bool = True, within: Path | None = None) -> Path | None:
+        """The newest result that these settings made from this input (name and content), still on
+        disk unchanged (its SHA256 as recorded) and, with `within`, inside that folder."""
+        query = ("SELECT output_path, output_sha256 FROM jobs WHERE input_sha256 = ? AND settings_key = ? "
+                 "AND input_name = ? AND status = 'ok' AND output_path IS NOT NULL AND output_sha256 IS NOT NULL")
         params: list = [input_sha256, settings_key, input_name]
         if not any_owner:
             query += " AND owner IS ?"
             params.append(owner)
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY id DESC LIMIT 20", params).fetchall()
-        return next((Path(r[0]) for r in rows if Path(r[0]).is_file()), None)
+        for path_text, digest in rows:
+            path = Path(path_text).resolve()
+            if within is not None and not path.is_relative_to(Path(within).resolve()):
+                continue
+            if path.is_file() and file_sha256(path) == digest:
+                return path
+        return None
 
     @staticmethod
     def _job(row: sqlite3.Row) -> Job:
@@ -200,8 +198,8 @@ class History:
 class OwnedHistory:
     """One user's view of a `History` (when the server has logins): the same methods, their jobs only."""
 
-    def __init__(self, history: History, owner: str | None):
-        self.history, self.owner = history, owner
+    def __init__(self, history: History, owner: str | None, within: Path | None = None):
+        self.history, self.owner, self.within = history, owner, within
 
     def record(self, **fields: Any) -> int:
         return self.history.record(**fields, owner=self.owner)
@@ -213,7 +211,8 @@ class OwnedHistory:
         return self.history.get(job_id, owner=self.owner, any_owner=False)
 
     def find_output(self, input_name: str, input_sha256: str, settings_key: str) -> Path | None:
-        return self.history.find_output(input_name, input_sha256, settings_key, owner=self.owner, any_owner=False)
+        return self.history.find_output(input_name, input_sha256, settings_key, owner=self.owner, any_owner=False,
+                                        within=self.within)
 
 
 HEADERS = ["#", "When", "Kind", "Input", "Model", "Status", "Seconds", "Output", "Error"]

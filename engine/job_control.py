@@ -17,7 +17,8 @@ class TimeLimitExceeded(UserError):
 
 
 class ClientGone(Cancelled):
-    """The browser tab or API client that asked for the job went away; nothing was written."""
+    """The browser tab or API client that asked for the job went away (an image or video then
+    leaves nothing; a batch keeps the items it finished)."""
 
 
 class JobControl:
@@ -34,7 +35,7 @@ class JobControl:
         if self.cancelled is not None and self.cancelled():
             return True
         if self.client_gone is not None and self.client_gone():
-            raise ClientGone("The client disconnected, so the job was stopped; nothing was written.")
+            raise ClientGone("The client disconnected, so the job was stopped.")
         if self.deadline is not None and self.clock() > self.deadline:
             seconds = float(self.time_limit_s)  # type: ignore[arg-type]
             limit = f"{seconds / 60:g}-minute" if seconds >= 60 else f"{seconds:g}-second"

@@ -6,16 +6,13 @@ memory bomb and a field path (`{stem.__class__}`) an attribute walk, so both are
 """
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from utils.errors import InvalidInput, OutputError
-from utils.files import describe_os_error
+from utils.errors import InvalidInput
 from utils.validation import sanitize_filename
 
 PLACEHOLDERS = ("stem", "model", "scale", "ext", "date")
@@ -62,6 +59,8 @@ def template_parts(template: str) -> list[tuple[str, bool]]:
 
 
 def check_template(template: str) -> str:
+    if "/" in template or "\\" in template:
+        raise InvalidInput("The name template names a file, not a folder; leave out '/' and '\\'.")
     parts = template_parts(template)
     if len(parts) < 2 or parts[-1] != ("ext", True) or not parts[-2][0].endswith(".") or parts[-2][1]:
         raise InvalidInput("The name template must end with .{ext}; the app chooses the file type "
@@ -106,31 +105,6 @@ def distinct_stems(paths: Iterable[Path]) -> dict[Path, str]:
         taken.add(candidate.casefold())
         stems[path] = candidate
     return stems
-
-
-def owner_folder(owner: str | None) -> str:
-    """The output subfolder of one user's jobs: `local` without logins, else `user-<name>-<hash>`
-    (the hash keeps two names that sanitise alike apart)."""
-    if not owner:
-        return "local"
-    digest = hashlib.sha256(owner.encode("utf-8")).hexdigest()[:10]
-    return f"user-{sanitize_filename(owner, default='x', max_length=32)}-{digest}"
-
-
-def new_job_folder(output_dir: str | Path, owner: str | None, kind: str) -> Path:
-    """A new, empty folder for one job's results (`outputs/local/image-20261201-142055-3f9c2a1b`):
-    no two jobs or users ever share a result path, and no one can guess another job's folder."""
-    parent = Path(output_dir) / owner_folder(owner)
-    while True:
-        folder = parent / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(6)}"
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            continue
-        except OSError as error:
-            raise OutputError(describe_os_error(folder, error)) from None
 
 
 def unused_path(path: Path) -> Path:

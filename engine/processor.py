@@ -3,6 +3,7 @@ save atomically, measure. `enhance_image_direct` is the seed's single-image func
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from engine.model_manager import ModelManager
 from engine.naming import check_template, render_name, unused_path
 from engine.resume import settings_key
 from engine.upscale import (ALPHA_UPSAMPLERS, UpscaleOptions, UpscaleReport, check_outscale, default_pad_px,
-                            upscale_pixels)
+                            edge_px_for, upscale_pixels)
 from utils.errors import Cancelled, InvalidInput, OutputError, UserError
 from utils.files import OutputWriteError
 from utils.gpu import DeviceRequest, GPUDetector
@@ -126,6 +127,18 @@ def job_settings(model_name: str | None, scale: float, options: dict[str, Any]) 
     return {"model": model_name, "outscale": scale, **{k: v for k, v in options.items() if k in RECORDED_SETTINGS}}
 
 
+def defaults_of(function) -> dict[str, Any]:
+    """A function's keyword defaults (through decorators), so a setting left out and one passed at
+    its default are recorded, and recognised by resume, as the same."""
+    parameters = inspect.signature(inspect.unwrap(function)).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+def image_job_settings(model_name: str | None, scale: float, options: dict[str, Any]) -> dict[str, Any]:
+    """An image job's full settings: `options` over `enhance_image_direct`'s defaults."""
+    return job_settings(model_name, scale, {**defaults_of(enhance_image_direct), **options})
+
+
 def recorded(kind: str):
     """Record each call of an entry point in the job history passed as `history=` (if any):
     its settings, model, device, times, output and status, failures included."""
@@ -136,7 +149,7 @@ def recorded(kind: str):
                 return function(source, model_name, scale, **kwargs)
             started = time.time()
             job_kind = kind if batch_id is None else "batch-item"
-            settings = job_settings(model_name, scale, kwargs)
+            settings = job_settings(model_name, scale, {**defaults_of(function), **kwargs})
             source_path = source if isinstance(source, (str, Path)) else None
             common = dict(kind=job_kind, input_path=source_path, settings=settings, model=model_name,
                           started_at=started, batch_id=batch_id, settings_key=settings_key(settings))
@@ -215,18 +228,21 @@ def enhance_image_direct(image: ImageInput, model_name: str | None = None, scale
     def load(name: str):
         return model_manager.load_model(name, gpu_id, fp32, denoise_strength=denoise_strength, on_progress=load_step)
 
-    def run(loaded, label: str) -> tuple[np.ndarray, UpscaleReport]:
+    def options_for(loaded) -> UpscaleOptions:
         pad = tile_pad if tile_pad is not None else default_pad_px(loaded.architecture)
-        options = UpscaleOptions(outscale=outscale, tile_px=tile_px, pad_px=pad, alpha_upsampler=alpha_upsampler,  # type: ignore[arg-type]
-                                 memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
-        return run_passes(loaded, pixels_in, options, 2 if double_pass else 1, label=label,
+        return UpscaleOptions(outscale=outscale, tile_px=tile_px, pad_px=pad, alpha_upsampler=alpha_upsampler,  # type: ignore[arg-type]
+                              memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
+
+    def run(loaded, label: str) -> tuple[np.ndarray, UpscaleReport]:
+        return run_passes(loaded, pixels_in, options_for(loaded), 2 if double_pass else 1, label=label,
                           on_progress=on_progress, should_cancel=should_cancel)
 
     model = load(model_name)
     second = load(blend_model) if blend_model else None
     for loaded in filter(None, (model, second)):
-        too_large = intermediate_limit_message(decoded.width, decoded.height, loaded.scale, outscale, double_pass,
-                                               limits.max_output_pixels)
+        border = 2 * edge_px_for(options_for(loaded))  # the mirrored border goes through the model too
+        too_large = intermediate_limit_message(decoded.width + border, decoded.height + border, loaded.scale,
+                                               outscale, double_pass, limits.max_output_pixels)
         if too_large:
             raise InvalidInput(too_large)
     try:

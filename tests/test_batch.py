@@ -142,3 +142,49 @@ def test_cli_upscale_two_inputs_with_one_stem(tmp_path, cli_env):
     made = {p.name: np.asarray(Image.open(p).convert("RGB"))[8, 12] for p in (tmp_path / "out").iterdir()}
     assert sorted(made) == ["pic-jpg_out.jpg", "pic-png_out.png"]
     assert made["pic-png_out.png"].argmax() == 0 and made["pic-jpg_out.jpg"].argmax() == 2
+
+
+def test_resume_never_hands_back_a_result_overwritten_since(tmp_path, manager):
+    """Red photo.png, then blue photo.png into the same folder (overwriting the red result), then red
+    again with resume: the red result is gone, so the red photo is enhanced anew."""
+    out = tmp_path / "out"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    red, blue = solid(tmp_path / "a" / "photo.png", "red"), solid(tmp_path / "b" / "photo.png", "blue")
+    options = dict(model_manager=manager, output_dir=out, model_name="realesr-animevideov3", outscale=1)
+    process_batch([red], **options)
+    process_batch([blue], resume=True, **options)
+    again = process_batch([red], resume=True, **options)
+    assert again.items[0].status == "ok"
+    assert np.asarray(Image.open(again.items[0].output_path))[8, 12].argmax() == 0
+
+
+def test_resume_knows_equal_settings_however_they_were_passed(tmp_path, manager):
+    image = solid(tmp_path / "x.png", "green")
+    options = dict(model_manager=manager, output_dir=tmp_path / "out", model_name="realesr-animevideov3")
+    process_batch([image], outscale=1, **options)
+    assert process_batch([image], outscale=1.0, quality=95, resume=True, **options).items[0].status == "skipped"
+
+
+def test_a_batch_template_must_name_each_image_after_itself(tmp_path, manager):
+    images = [solid(tmp_path / "a.png", "red"), solid(tmp_path / "b.png", "blue")]
+    for template in ("result.{ext}", "{model}_{scale}.{ext}", "{stem}/../x.{ext}"):
+        with pytest.raises(InvalidInput, match=r"\{stem\}|not a folder"):
+            process_batch(images, model_manager=manager, output_dir=tmp_path / "out", model_name="realesr-animevideov3",
+                          outscale=1, name_template=template)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_time_limit_stops_a_batch_but_keeps_what_it_finished(tmp_path, manager):
+    from engine.job_control import JobControl
+    images = [solid(tmp_path / f"{n}.png", "red") for n in "abc"]
+    clock = {"now": 0.0}
+
+    def tick():  # the first image fits in the limit, the second does not
+        clock["now"] += 1.0
+        return clock["now"]
+    control = JobControl(time_limit_s=3.5, clock=tick)
+    result = process_batch(images, model_manager=manager, output_dir=tmp_path / "out", model_name="realesr-animevideov3",
+                           outscale=1, should_cancel=control, make_zip=True)
+    assert [i.status for i in result.items] == ["ok"] and "limit" in result.summary()
+    assert result.zip_path is not None and result.items[0].output_path.is_file()

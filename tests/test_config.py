@@ -20,10 +20,21 @@ def test_values_are_typed():
                                  "REALESRGAN_DEVICE": "cuda:1"}, env_file="")
     assert config.SERVER_PORT == 9000 and config.SHARE is True
     assert config.GPU_MEMORY_RESERVE == 0.25
-    assert config.AUTH == (("ann", "secret"),)
-    several = AppConfig.from_env({"REALESRGAN_AUTH": "ann:secret, bob:pa:ss"}, env_file="")
-    assert several.AUTH == (("ann", "secret"), ("bob", "pa:ss"))
+    assert config.AUTH == ("ann", "secret") and config.LOGINS == (("ann", "secret"),)
     assert config.DEVICE == "cuda:1"
+    assert AppConfig.from_env({"REALESRGAN_AUTH": "ann:pa,ss:word"}, env_file="").AUTH == ("ann", "pa,ss:word")
+
+
+def test_several_logins_from_a_file(tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text("# web users\nbob:b0b:pass, with comma\n\ncat:meow\n")
+    config = AppConfig.from_env({"REALESRGAN_AUTH": "ann:secret", "REALESRGAN_AUTH_FILE": str(users)}, env_file="")
+    assert config.LOGINS == (("ann", "secret"), ("bob", "b0b:pass, with comma"), ("cat", "meow"))
+    users.write_text("bob:1\nbob:2\n")
+    with pytest.raises(ConfigError, match="line 2: 'bob' is named twice"):
+        AppConfig.from_env({"REALESRGAN_AUTH_FILE": str(users)}, env_file="")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        AppConfig.from_env({"REALESRGAN_AUTH_FILE": str(tmp_path / "missing")}, env_file="")
 
 
 @pytest.mark.parametrize("name,value,accepted", [

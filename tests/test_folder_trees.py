@@ -30,7 +30,9 @@ def tree(tmp_path, chelsea):
 def test_render_and_check_templates():
     assert render_name("{stem}_{model}_{scale}.{ext}", stem="cat", model="custom/my 2x", scale=2.5,
                        ext="png") == "cat_custom-my 2x_2.5x.png"
-    assert render_name("../../{stem}.{ext}", stem="cat", model="m", scale=4, ext="jpg") == "cat.jpg"
+    with pytest.raises(InvalidInput, match="not a folder"):
+        render_name("../../{stem}.{ext}", stem="cat", model="m", scale=4, ext="jpg")
+    assert render_name("{stem}.{ext}", stem="../../cat", model="m", scale=4, ext="jpg") == "cat.jpg"
     with pytest.raises(InvalidInput, match="{size}"):
         check_template("{stem}_{size}.{ext}")
     with pytest.raises(InvalidInput, match="{ext}"):
@@ -38,7 +40,7 @@ def test_render_and_check_templates():
 
 
 @pytest.mark.parametrize("template", ["{stem}.{ext}.html", "{stem}.{ext}.svg", "{stem}.html", "{stem}{ext}",
-                                      "{ext}", "{stem}.{ext}/x"])
+                                      "{ext}", "{stem}.{ext}.{stem}"])
 def test_the_extension_is_always_last_and_the_apps(template):
     with pytest.raises(InvalidInput, match=r"must end with \.\{ext\}"):
         check_template(template)

@@ -12,10 +12,10 @@ log = logging.getLogger(__name__)
 
 def exposure_warnings(config: AppConfig) -> list[str]:
     warnings = []
-    if config.SHARE and not config.AUTH:
+    if config.SHARE and not config.LOGINS:
         warnings.append("SHARE is on without AUTH: anyone with the public link (valid 72 hours) can use this "
                         "machine. Set REALESRGAN_AUTH=user:password.")
-    if config.SERVER_NAME not in ("127.0.0.1", "localhost", "::1") and not config.AUTH:
+    if config.SERVER_NAME not in ("127.0.0.1", "localhost", "::1") and not config.LOGINS:
         warnings.append(f"Listening on {config.SERVER_NAME} without AUTH: anyone on the network can use this "
                         "machine. Set REALESRGAN_AUTH=user:password or REALESRGAN_SERVER_NAME=127.0.0.1.")
     return warnings
@@ -28,19 +28,19 @@ def launch_options(config: AppConfig) -> dict:
     from starlette.middleware import Middleware
 
     from ui.file_guard import FileGuard
-    from ui.login import LoginThrottle
+    from ui.login import ClientAddress, LoginThrottle
     return {
         "server_name": config.SERVER_NAME,
         "server_port": config.SERVER_PORT,
         "share": config.SHARE,
-        "auth": LoginThrottle(config.AUTH).check if config.AUTH else None,
+        "auth": LoginThrottle(config.LOGINS).check if config.LOGINS else None,
         "allowed_paths": [str(config.OUTPUT_DIR)],
         "blocked_paths": [str(config.WEIGHTS_DIR), str(config.DATA_DIR / "logs"), str(config.SETTINGS_FILE),
                           str(config.PRESETS_FILE), str(config.BACKUP_DIR), str(config.LOG_FILE.parent)],
         "max_file_size": config.MAX_UPLOAD_MB * 1024 * 1024,
         "show_error": False,
-        "app_kwargs": {"middleware": [Middleware(FileGuard, output_dir=config.OUTPUT_DIR,
-                                                 logins=config.AUTH is not None)]},
+        "app_kwargs": {"middleware": [Middleware(ClientAddress),
+                                      Middleware(FileGuard, output_dir=config.OUTPUT_DIR, logins=bool(config.LOGINS))]},
         "footer_links": [],
     }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from engine.naming import owner_folder
+from engine.job_folders import owner_folder
 
 log = logging.getLogger(__name__)
 

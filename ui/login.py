@@ -1,14 +1,16 @@
-"""Password check for the web UI's login, with failed attempts slowed down.
+"""Password check for the web UI's login, with failed attempts slowed down per client.
 
-Gradio's built-in auth answers a wrong password at once and without limit. Here each user name
-(all unknown names share one) has a failure count: after a failure the answer waits `delay_for(count)` seconds (1, 2, 4,
-... up to 30), and attempts for one name are answered one at a time, so guessing in parallel is no
-faster. The wait is asynchronous: it holds no server thread. A success resets the count; counts
-also fade after a quiet `FORGET_AFTER_S`.
+Gradio's built-in auth answers a wrong password at once and without limit. Here each client address
+has a failure count: after a failure the answer waits `delay_for(count)` seconds (1, 2, 4, ... up to
+30), and one client's attempts are answered one at a time, so guessing in parallel is no faster.
+Another client (the real user) is never held up by someone else's guessing. The wait is
+asynchronous: it holds no server thread. A success resets the count; counts also fade after a
+quiet `FORGET_AFTER_S`. (Behind a reverse proxy every client has the proxy's address.)
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import logging
 import time
@@ -19,7 +21,9 @@ log = logging.getLogger(__name__)
 FIRST_DELAY_S = 1.0
 MAX_DELAY_S = 30.0
 FORGET_AFTER_S = 15 * 60
-UNKNOWN = "\x00unknown"  # one shared slot for every name that is not the configured one
+# The address of the client whose request is being handled, set by `ClientAddress` below: Gradio
+# calls the auth function with the name and password only.
+client_address: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="unknown")
 
 
 def delay_for(failures: int, first_delay_s: float = FIRST_DELAY_S) -> float:
@@ -39,19 +43,32 @@ class LoginThrottle:
 
     async def check(self, username: str, password: str) -> bool:
         """Gradio's auth callable (a coroutine function, so Gradio awaits it)."""
-        slot = username if username in self.passwords else UNKNOWN
-        lock = self.locks.setdefault(slot, asyncio.Lock())
-        async with lock:
-            expected = self.passwords.get(username, "\x00 never matches")
-            if hmac.compare_digest(password.encode("utf-8"), expected.encode("utf-8")) and slot != UNKNOWN:
-                self.failures.pop(slot, None)
+        client = client_address.get()
+        async with self.locks.setdefault(client, asyncio.Lock()):
+            expected = self.passwords.get(username)
+            right = hmac.compare_digest(password.encode("utf-8"), (expected or "\x00").encode("utf-8"))
+            if expected is not None and right:
+                self.failures.pop(client, None)
                 return True
-            count, last = self.failures.get(slot, (0, 0.0))
+            count, last = self.failures.get(client, (0, 0.0))
             if self.clock() - last > FORGET_AFTER_S:
                 count = 0
             count += 1
-            self.failures[slot] = (count, self.clock())
+            self.failures[client] = (count, self.clock())
             wait = delay_for(count, self.first_delay_s)
-            log.warning("failed login for %r (%d in a row); answering in %.0f s", username[:64], count, wait)
+            log.warning("failed login for %r from %s (%d in a row); answering in %.0f s", username[:64], client,
+                        count, wait)
             await self.sleep(wait)
             return False
+
+
+class ClientAddress:
+    """ASGI middleware: makes the requesting client's address known to `LoginThrottle`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("client"):
+            client_address.set(scope["client"][0])
+        return await self.app(scope, receive, send)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ContextManager
 
 import gradio as gr
 
@@ -15,7 +16,7 @@ from engine.history import History, OwnedHistory
 from engine.job_control import JobControl
 from engine.intelligent_enhancer import IntelligentEnhancer
 from engine.model_manager import ModelManager
-from engine.naming import new_job_folder
+from engine.job_folders import job_folder
 from engine.processor import describe_error
 from engine.settings_manager import EnhanceSettings, SettingsManager
 from utils.errors import UserError, WeightsMissing
@@ -48,13 +49,15 @@ class Services:
 
     def owner(self, request: gr.Request | None) -> str | None:
         """Whose job this is: the logged-in user, or None on a server without logins (single-user)."""
-        return getattr(request, "username", None) if self.config.AUTH else None
+        return getattr(request, "username", None) if self.config.LOGINS else None
 
     def history_of(self, request: gr.Request | None) -> OwnedHistory:
-        return self.history.for_owner(self.owner(request))
+        """The caller's history; resume may reuse only results that this server serves."""
+        return self.history.for_owner(self.owner(request), within=self.config.OUTPUT_DIR)
 
-    def job_folder(self, request: gr.Request | None, kind: str) -> Path:
-        return new_job_folder(self.config.OUTPUT_DIR, self.owner(request), kind)
+    def job_folder(self, request: gr.Request | None, kind: str) -> ContextManager[Path]:
+        """`with services.job_folder(request, "image") as folder:` a new folder for this job's results."""
+        return job_folder(self.config.OUTPUT_DIR, self.owner(request), kind)
 
     def job_control(self, token: "CancelToken", request: gr.Request | None) -> JobControl:
         """The job's stop check: the Cancel button, the client going away, the time limit."""
@@ -72,8 +75,12 @@ def client_gone_check(request: gr.Request | None) -> Callable[[], bool] | None:
         return None
 
     def gone() -> bool:
-        events = [event for job in queue.active_jobs if job for event in job if event.session_hash == session]
-        return any(not event.alive for event in events)
+        try:
+            events = [event for job in queue.active_jobs if job for event in job if event.session_hash == session]
+            return any(not event.alive for event in events)
+        except (AttributeError, TypeError) as error:  # Gradio's queue changed shape: keep working, say so
+            log.warning("cannot tell whether the client is still there (%s); the job runs on", error)
+            return False
     return gone
 
 

@@ -51,7 +51,8 @@ def open_server(tmp_path_factory, weights_dir):
 @pytest.fixture(scope="module")
 def users_server(tmp_path_factory, weights_dir):
     root = tmp_path_factory.mktemp("shared-users")
-    config = app_config_for(root, weights_dir, REALESRGAN_AUTH="ann:ann-pass-1,bob:bob-pass-2")
+    (root / "users.txt").write_text("ann:ann-pass-1\nbob:bob-pass-2\n")
+    config = app_config_for(root, weights_dir, REALESRGAN_AUTH_FILE=str(root / "users.txt"))
     with running_app(config) as url:
         yield url, config
 
@@ -152,12 +153,11 @@ def test_a_small_file_that_decodes_to_a_huge_image_is_refused_before_any_model_w
     bomb = tmp_path / "zeros.png"
     Image.new("L", (7000, 7000)).save(bomb, optimize=True)  # 49 MP of zeros in about 50 KB
     assert bomb.stat().st_size < 200_000
-    started = time.monotonic()
     with pytest.raises(Exception, match=r"native x4 before resizing, over the 400 MP limit"):
         Client(url, verbose=False).predict(handle_file(str(bomb)), model_name=MODEL, scale=1,
                                            api_name="/enhance_image")
-    assert time.monotonic() - started < 120  # refused on sight (the x4 work would take hours here)
     assert not list(config.OUTPUT_DIR.rglob("zeros*"))
+    assert not [p for p in config.OUTPUT_DIR.rglob("image-*")]  # not even an empty job folder
 
 
 def test_compare_runs_a_model_named_many_times_once(open_server, tmp_path):
@@ -198,7 +198,7 @@ CLIENT_THEN_VANISH = """
 import sys, time
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
-job = Client(sys.argv[1], verbose=False).submit(handle_file(sys.argv[2]), model_name="RealESRGAN_x4plus", scale=4,
+job = Client(sys.argv[1], verbose=False).submit(handle_file(sys.argv[2]), model_name="RealESRGAN_x4plus", scale=1,
                                                 tile_px=32, api_name="/enhance_image")
 deadline = time.monotonic() + 300
 while job.status().code != Status.PROCESSING and time.monotonic() < deadline:
@@ -210,15 +210,16 @@ time.sleep(3600)
 
 def test_a_job_whose_client_went_away_is_stopped(tmp_path_factory, weights_dir, tmp_path, chelsea):
     root = tmp_path_factory.mktemp("vanish")
-    config = app_config_for(root, weights_dir)
+    config = app_config_for(root, weights_dir, REALESRGAN_JOB_TIME_LIMIT_S="300")  # bounds the failure case
     image = tmp_path / "long.png"
-    Image.fromarray(chelsea[:256, :256]).save(image)  # 64 tiles of x4plus: a minute or more on a CPU, if finished
+    # 1024 tiles of x4plus, each with its 32 px overlap: hours on a CPU and many seconds on a GPU,
+    # against a disconnect noticed within a tile or two
+    Image.fromarray(chelsea).resize((1024, 1024)).save(image)
     with running_app(config) as url:
         client = subprocess.Popen([sys.executable, "-c", CLIENT_THEN_VANISH, url, str(image)], cwd=ROOT,
                                   stdout=subprocess.PIPE, text=True)
         try:
             assert client.stdout.readline().strip() == "processing"
-            time.sleep(2)  # a tile or two
         finally:
             client.send_signal(signal.SIGKILL)
             client.wait(timeout=30)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from engine.batch import folder_inside, images_in, process_batch
-from engine.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS, check_template
+from engine.batch import check_batch_template, folder_inside, images_in, process_batch
+from engine.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS
 from ui.formatting import model_choices
 from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
 
@@ -62,8 +62,7 @@ def build(services: Services) -> None:
                 raise gr.Error("Add images or name a folder first.", print_exception=False)
             template = KEEP_NAME_TEMPLATE if keep else (name_template or "").strip() or None
             if template:
-                check_template(template)  # before any work or folder
-            output_dir = services.job_folder(request, "batch")
+                check_batch_template(template)  # before any work or folder
             report = progress_adapter(progress, "images")
             current = {"index": 0, "total": len(inputs), "name": ""}
 
@@ -76,13 +75,14 @@ def build(services: Services) -> None:
                 fraction = current["index"] + (done / total if total else 0)
                 report(round(fraction * 100), current["total"] * 100,
                        f"image {current['index'] + 1}/{current['total']}: {current['name']} ({note})")
-            result = process_batch(inputs, model_manager=manager, config=config, output_dir=output_dir,
-                                   model_name=model_name, outscale=float(scale), resume=bool(resume_flag),
-                                   make_zip=True, on_item=on_item, on_progress=within_item,
-                                   should_cancel=services.job_control(cancel_token, request),
-                                   history=services.history_of(request), input_root=root, name_template=template,
-                                   overwrite=not never_overwrite, strip_metadata=bool(strip_metadata),
-                                   gpu_id=device_of(device_name))
+            with services.job_folder(request, "batch") as output_dir:
+                result = process_batch(inputs, model_manager=manager, config=config, output_dir=output_dir,
+                                       model_name=model_name, outscale=float(scale), resume=bool(resume_flag),
+                                       make_zip=True, on_item=on_item, on_progress=within_item,
+                                       should_cancel=services.job_control(cancel_token, request),
+                                       history=services.history_of(request), input_root=root, name_template=template,
+                                       overwrite=not never_overwrite, strip_metadata=bool(strip_metadata),
+                                       gpu_id=device_of(device_name))
         except gr.Error:
             raise
         except Exception as error:  # every failure ends in one sentence (the log has the traceback)

@@ -185,18 +185,19 @@ def build(services: Services, defaults: EnhanceSettings) -> tuple[ImageControls,
             raise gr.Error("Upload an image first.", print_exception=False)
         token.reset()
         try:
-            result = enhance_image_direct(
-                path, model_name, scale, model_manager=services.manager, config=config,
-                output_dir=services.job_folder(request, "image"), output_name=sanitize_filename(Path(path).stem),
-                tile=int(tile_px or 0), fp32=precision_value == "fp32", face_enhance=bool(face),
-                face_options=FaceOptions(restorer=restorer, fidelity=float(fidelity)),
-                denoise_strength=float(denoise_strength), alpha_upsampler=alpha_mode, output_format=fmt,
-                quality=int(quality_value), on_progress=progress_adapter(progress),
-                should_cancel=services.job_control(token, request), history=services.history_of(request),
-                strip_metadata=bool(strip),
-                blend_model=None if second_model in (None, "", NO_SECOND_MODEL) else second_model,
-                blend_weight=float(second_visibility), double_pass=bool(double),
-                gpu_id=device_of(device_name))
+            with services.job_folder(request, "image") as folder:
+                result = enhance_image_direct(
+                    path, model_name, scale, model_manager=services.manager, config=config,
+                    output_dir=folder, output_name=sanitize_filename(Path(path).stem),
+                    tile=int(tile_px or 0), fp32=precision_value == "fp32", face_enhance=bool(face),
+                    face_options=FaceOptions(restorer=restorer, fidelity=float(fidelity)),
+                    denoise_strength=float(denoise_strength), alpha_upsampler=alpha_mode, output_format=fmt,
+                    quality=int(quality_value), on_progress=progress_adapter(progress),
+                    should_cancel=services.job_control(token, request), history=services.history_of(request),
+                    strip_metadata=bool(strip),
+                    blend_model=None if second_model in (None, "", NO_SECOND_MODEL) else second_model,
+                    blend_weight=float(second_visibility), double_pass=bool(double),
+                    gpu_id=device_of(device_name))
         except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error) from None
         try:  # remembered for the next start; failing to remember must not fail the result

@@ -39,13 +39,14 @@ def build(services: Services) -> None:
             raise gr.Error("Upload a video first.", print_exception=False)
         cancel_token.reset()
         try:
-            video = enhance_video_direct(
-                path, model_name, float(scale), model_manager=manager, config=config,
-                output_dir=services.job_folder(request, "video"), output_name=sanitize_filename(Path(path).stem),
-                codec=codec_name, crf=int(quality), max_seconds=float(seconds) if seconds else None,
-                on_progress=progress_adapter(progress, "frames"),
-                should_cancel=services.job_control(cancel_token, request),
-                history=services.history_of(request), gpu_id=device_of(device_name))
+            with services.job_folder(request, "video") as folder:
+                video = enhance_video_direct(
+                    path, model_name, float(scale), model_manager=manager, config=config,
+                    output_dir=folder, output_name=sanitize_filename(Path(path).stem),
+                    codec=codec_name, crf=int(quality), max_seconds=float(seconds) if seconds else None,
+                    on_progress=progress_adapter(progress, "frames"),
+                    should_cancel=services.job_control(cancel_token, request),
+                    history=services.history_of(request), gpu_id=device_of(device_name))
         except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error) from None
         share = 100 * (video.decode_seconds + video.encode_seconds) / max(video.seconds, 1e-9)
