@@ -22,7 +22,6 @@ from utils.images import resize, to_rgb8
 log = logging.getLogger(__name__)
 
 DEFAULT_RESTORER = "GFPGANv1.4"
-# Extra keyword arguments of each network's forward: GFPGAN's noise fixed for repeatable output.
 
 
 @dataclass(frozen=True)

@@ -70,14 +70,17 @@ T = TypeVar("T")
 class ModelManager:
     def __init__(self, models_config: Mapping[str, ModelSpec] = MODELS, weights_dir: str | Path = "weights",
                  verify_checksums: bool = True, *, allow_downloads: bool = False, device: str = "auto",
-                 max_custom_model_bytes: int = 2 << 30, download_timeout_s: float = 60.0, mirror: str = ""):
+                 max_custom_model_bytes: int = 2 << 30, download_timeout_s: float = 60.0, mirror: str = "",
+                 download_on_request: bool | None = None):
+        """`allow_downloads`: loading a missing model may download it; `download_on_request`: an
+        explicit `download()` may (default: the same as `allow_downloads`)."""
         # A mirror serves the same files by name; checksums are unchanged.
         self.models = {name: replace(spec, url=f"{mirror.rstrip('/')}/{spec.filename}") if mirror else spec
                        for name, spec in models_config.items()}
         self.weights_dir = Path(weights_dir)
         self.verify_checksums = verify_checksums
         self.allow_downloads = allow_downloads
-        self.explicit_downloads = allow_downloads  # what download() may do
+        self.explicit_downloads = allow_downloads if download_on_request is None else download_on_request
         self.device_preference = device
         self.max_custom_model_bytes = max_custom_model_bytes
         self.download_timeout_s = download_timeout_s
@@ -90,12 +93,11 @@ class ModelManager:
         """The manager an `AppConfig` describes (weights folder, checksums, downloads, device, limits).
         With `downloads_on_demand=False` (the web server) loading a model never downloads as a side
         effect; `download()` still fetches when the config allows downloads."""
-        manager = cls(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
-                      allow_downloads=config.ALLOW_DOWNLOADS and downloads_on_demand, device=config.DEVICE,
-                      max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
-                      download_timeout_s=config.DOWNLOAD_TIMEOUT_S, mirror=config.MODEL_MIRROR)
-        manager.explicit_downloads = config.ALLOW_DOWNLOADS
-        return manager
+        return cls(weights_dir=config.WEIGHTS_DIR, verify_checksums=config.VERIFY_MODEL_CHECKSUMS,
+                   allow_downloads=config.ALLOW_DOWNLOADS and downloads_on_demand, device=config.DEVICE,
+                   max_custom_model_bytes=config.MAX_CUSTOM_MODEL_MB * 2**20,
+                   download_timeout_s=config.DOWNLOAD_TIMEOUT_S, mirror=config.MODEL_MIRROR,
+                   download_on_request=config.ALLOW_DOWNLOADS)
 
     @property
     def custom_dir(self) -> Path:

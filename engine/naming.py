@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from utils.errors import InvalidInput
+from utils.image_formats import OUTPUT_FORMATS
 from utils.validation import sanitize_filename
 
 PLACEHOLDERS = ("stem", "model", "scale", "ext", "date")
@@ -21,8 +22,8 @@ FINAL_EXTENSION = ".{ext}"
 MAX_TEMPLATE_CHARS = 200
 # Every extension the app writes; a result never gets any other (an .html or .svg result would be
 # a stored script in the app's origin).
-RESULT_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif", "avif", "tga", "qoi",
-                               "mp4", "webm", "mkv", "mov", "zip"})
+# (Video results: the containers of engine.video.CODECS, which a test keeps in step with this.)
+RESULT_EXTENSIONS = frozenset({*OUTPUT_FORMATS, "mp4", "webm", "zip"})
 _FIELD = re.compile(r"\{([^{}]*)\}|\{\{|\}\}|[{}]")
 
 

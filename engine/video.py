@@ -8,6 +8,7 @@ audio, subtitles, languages, titles and dispositions (engine.video_streams)."""
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -18,11 +19,12 @@ from typing import Any, Literal
 
 import av
 
-from engine.inference import CancelCheck
+from engine.blend import intermediate_limit_message
+from engine.inference import CancelCheck, DeviceOutOfMemory
 from engine.model_manager import ModelManager
 from engine.processor import prepare_faces, recorded, tile_setting
-from engine.upscale import UpscaleOptions, bytes_per_input_pixel, check_outscale, choose_tile, default_pad_px, \
-    upscale_pixels
+from engine.upscale import (UpscaleOptions, bytes_per_input_pixel, check_outscale, choose_tile, default_pad_px,
+                            edge_px_for, upscale_pixels)
 from engine.video_format import PicturePlan, output_aspect, plan_pictures
 from engine.video_frames import FrameItem, Pipeline, StageClock, from_rgb, to_rgb, upscale_frames
 from engine.video_streams import Cut, Muxer, StreamMap, copy_tags, map_streams, stream_seconds
@@ -98,20 +100,23 @@ def check_limits(path: Path, info: VideoInfo, config: Any, max_seconds: float | 
                            "preview (max seconds) or raise REALESRGAN_MAX_VIDEO_FRAMES.")
 
 
-def check_frame_size(path: Path, info: VideoInfo, config: Any, model_scale: int, out_w: int, out_h: int) -> None:
+def check_frame_size(path: Path, info: VideoInfo, config: Any, model_scale: int, out_w: int, out_h: int,
+                     border_px: int = 0) -> None:
     """The image pixel limit applies to each frame; the output limit to the result and to the
-    model's own (e.g. x4) intermediate, before any model work."""
+    model's own (e.g. x4) intermediate with its mirrored border, before any model work."""
     pixels = info.width * info.height
     limit = getattr(config, "MAX_IMAGE_PIXELS", None)
     if limit and pixels > limit:
         raise InvalidInput(f"{path.name}'s frames are {info.width}x{info.height} ({pixels / 1e6:.1f} MP), over the "
                            f"{limit / 1e6:.1f} MP image limit; downscale it or raise REALESRGAN_MAX_IMAGE_PIXELS.")
     limit = getattr(config, "MAX_OUTPUT_PIXELS", None)
-    inner = (info.width * model_scale, info.height * model_scale)
-    for what, (w, h) in (("each frame would be", (out_w, out_h)), ("the model's x%d pass makes" % model_scale, inner)):
-        if limit and w * h > limit:
-            raise InvalidInput(f"{path.name}: {what} {w}x{h} ({w * h / 1e6:.0f} MP), over the {limit / 1e6:.0f} MP "
-                               "output limit; lower the outscale or use a smaller video.")
+    if limit and out_w * out_h > limit:
+        raise InvalidInput(f"{path.name}: each frame would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP), over "
+                           f"the {limit / 1e6:.0f} MP output limit; lower the outscale or use a smaller video.")
+    too_large = intermediate_limit_message(info.width + 2 * border_px, info.height + 2 * border_px, model_scale,
+                                           1.0, False, limit)
+    if too_large:
+        raise InvalidInput(f"{path.name}: {too_large}")
 
 
 def check_disk(output_dir: Path, frames: int, width: int, height: int) -> None:
@@ -168,15 +173,15 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
     check_disk(output_dir, expected, out_w, out_h)
 
     model = model_manager.load_model(model_name, gpu_id, fp32)
-    check_frame_size(path, info, config, model.scale, out_w, out_h)
     options = UpscaleOptions(outscale=outscale, tile_px=tile_setting(tile, True),
                              pad_px=default_pad_px(model.architecture),
                              memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
+    check_frame_size(path, info, config, model.scale, out_w, out_h, edge_px_for(options))
     encoder, container_format, extension = CODECS[codec]
     plan = plan_pictures(info, encoder)
     stem = sanitize_filename(output_name or path.stem)
     final = output_dir / f"{stem}_{sanitize_filename(suffix, 'out')}.{extension}"
-    partial = output_dir / f".{final.name}.part"
+    partial = output_dir / f".{final.name}.{secrets.token_hex(4)}.part"  # two jobs never share it
     batch_size = frame_batch or frames_per_batch(model, info.height, info.width, options)
     limits = ReadLimits(getattr(config, "MAX_VIDEO_FRAMES", None), getattr(config, "MAX_VIDEO_SECONDS", None),
                         max_seconds)
@@ -201,9 +206,8 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
             def report(done: int) -> None:
                 if on_progress:
                     on_progress(done, max(expected, done), f"frame {done}/{expected or '?'}")
-            pipeline = Pipeline(reader.frames_in, FrameUpscaler(model, options, out_w, out_h, face_opts, model_manager,
-                                                                gpu_id), write, batch_size, should_cancel, report,
-                                clock)
+            upscaler = FrameUpscaler(model, options, out_w, out_h, face_opts, model_manager, gpu_id, should_cancel)
+            pipeline = Pipeline(reader.frames_in, upscaler, write, batch_size, should_cancel, report, clock)
             frames_done = pipeline.run()
             if on_progress:
                 on_progress(frames_done, frames_done, f"frame {frames_done}/{frames_done}")
@@ -354,19 +358,29 @@ def frames_per_batch(model, height: int, width: int, options: UpscaleOptions, ca
 
 
 class FrameUpscaler:
-    """A batch of decoded frames -> upscaled (faces restored if asked), at the output size."""
+    """A batch of decoded frames -> upscaled (faces restored if asked), at the output size. Frames
+    go through the model together when they fit; when the device runs out of memory, one at a time
+    through `upscale_pixels` (tiles, halved on further shortage), like any image."""
 
-    def __init__(self, model, options: UpscaleOptions, width: int, height: int, face_opts, model_manager, gpu_id):
+    def __init__(self, model, options: UpscaleOptions, width: int, height: int, face_opts, model_manager, gpu_id,
+                 should_cancel: CancelCheck | None = None):
         self.model, self.options, self.width, self.height = model, options, width, height
         self.face_opts, self.model_manager, self.gpu_id = face_opts, model_manager, gpu_id
+        self.should_cancel = should_cancel
 
     def __call__(self, batch: list[FrameItem]) -> list[FrameItem]:
         images = [item.pixels for item in batch]
+        upscaled = None
         if len(images) > 1 and self.options.tile_px in (None, 0) and \
                 choose_tile(self.model, *images[0].shape[:2], self.options) == 0:
-            upscaled = upscale_frames(self.model, images, self.options)
-        else:
-            upscaled = [upscale_pixels(self.model, image, self.options)[0] for image in images]
+            try:
+                upscaled = upscale_frames(self.model, images, self.options)
+            except DeviceOutOfMemory:
+                GPUDetector.clear_gpu_cache()
+                log.warning("out of memory with %d frames at once; going on one frame at a time", len(images))
+        if upscaled is None:
+            upscaled = [upscale_pixels(self.model, image, self.options, should_cancel=self.should_cancel)[0]
+                        for image in images]
         results = []
         for item, pixels in zip(batch, upscaled):
             if self.face_opts is not None:

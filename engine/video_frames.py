@@ -14,7 +14,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from engine.inference import run_batch
-from engine.upscale import UpscaleOptions, output_size
+from engine.upscale import UpscaleOptions, crop_edge, edge_px_for, mirror_pad, output_size
 from engine.video_format import AVCOL_RANGE_JPEG, PicturePlan
 from utils.errors import Cancelled
 from utils.images import resize
@@ -45,14 +45,17 @@ def from_rgb(pixels: np.ndarray, plan: PicturePlan, pts: int | None, time_base) 
 
 def upscale_frames(model, frames: list[np.ndarray], options: UpscaleOptions) -> list[np.ndarray]:
     """Same-sized RGB frames (uint8 or uint16) through the model in one batch, then to the outscale
-    size; the dtype is kept."""
+    size; the dtype is kept. Each frame gets the same mirrored border as `upscale_pixels` gives a
+    single image, so a video's edges do not depend on whether its frames were batched."""
     top = 65535 if frames[0].dtype == np.uint16 else 255
-    batch = run_batch(model, frames, top)
+    edge = edge_px_for(options)
+    batch = run_batch(model, [mirror_pad(frame, edge) for frame in frames], top)
     out = []
     height, width = frames[0].shape[:2]
     target = output_size(width, height, options.outscale)
     for tensor in batch:
         pixels = np.rint(tensor.permute(1, 2, 0).numpy() * top).clip(0, top).astype(frames[0].dtype)
+        pixels = crop_edge(pixels, edge * model.scale)
         out.append(pixels if (pixels.shape[1], pixels.shape[0]) == target else resize(pixels, *target))
     return out
 

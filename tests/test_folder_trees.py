@@ -67,6 +67,13 @@ def test_template_edge_cases():
         render_name("{stem}.{ext}", stem="cat", model="m", scale=4, ext="html")
 
 
+def test_every_result_type_the_app_writes_is_an_allowed_extension():
+    from engine.naming import RESULT_EXTENSIONS
+    from engine.video import CODECS
+    from utils.image_formats import OUTPUT_FORMATS
+    assert {*OUTPUT_FORMATS, *(extension for _, _, extension in CODECS.values()), "zip"} == RESULT_EXTENSIONS
+
+
 def test_distinct_stems_are_predictable():
     from engine.naming import distinct_stems
     paths = [Path("a/pic.png"), Path("b/pic.gif"), Path("c/other.jpg"), Path("d/pic.png")]

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from engine.tiling import auto_tile_px, axis_windows, plan_axis, plan_tiles
 
@@ -65,13 +66,19 @@ def test_every_registered_network_has_a_measured_profile():
     assert profile_of("SomethingNew").overlap_px == 32  # cautious figures for an unmeasured custom model
 
 
-def test_the_analysers_tile_is_the_one_processing_uses():
-    import torch
+def test_the_analysers_tile_is_the_one_processing_uses(monkeypatch, manager):
+    """The analyser once sized tiles with a 16 px overlap where processing used x4plus's 32."""
+    import engine.upscale
+    from engine.intelligent_enhancer import IntelligentEnhancer
+    from engine.upscale import UpscaleOptions, choose_tile, default_pad_px
 
-    from engine.upscale import UpscaleOptions, choose_tile, default_pad_px, tile_for
+    monkeypatch.setattr(engine.upscale, "free_memory_bytes", lambda device, reserve: 3 * 2**30)  # fixed, not live
 
     class Model:  # the two facts choose_tile reads
         architecture, device = "ESRGAN", torch.device("cpu")
-    for size in ((300, 451), (2000, 3000)):
+    analyser = IntelligentEnhancer(manager)
+    for size in ((300, 451), (1200, 1800), (3000, 4000)):
         processing = choose_tile(Model(), *size, UpscaleOptions(pad_px=default_pad_px("ESRGAN"), memory_reserve=0.1))
-        assert tile_for("ESRGAN", torch.device("cpu"), *size, memory_reserve=0.1) == processing
+        shown = analyser.calculate_optimal_tile(np.zeros((*size, 3), np.uint8), "RealESRGAN_x4plus")
+        assert shown == processing
+    assert choose_tile(Model(), 3000, 4000, UpscaleOptions(pad_px=16)) != processing  # the overlap matters

@@ -262,7 +262,7 @@ def test_frame_pixels_over_the_image_limit_are_refused(tmp_path, manager):
 def test_the_models_x4_intermediate_counts_against_the_output_limit(tmp_path, manager):
     source = make_video(tmp_path / "big.mp4", frames=2)
     config = SimpleNamespace(MAX_OUTPUT_PIXELS=W * H * 4)  # x1 output fits; the x4 pass (16x) does not
-    with pytest.raises(InvalidInput, match="x4 pass"):
+    with pytest.raises(InvalidInput, match="native x4 before resizing"):
         enhance_video_direct(source, MODEL, 1, model_manager=NoModelWork(manager), output_dir=tmp_path / "out",
                              config=config)
     with pytest.raises(InvalidInput, match="each frame would be"):

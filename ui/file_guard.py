@@ -27,12 +27,14 @@ SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"),
                                                  b"style-src 'unsafe-inline'; sandbox"))
 
 
-def requested_file(path: str) -> str | None:
-    """The file path a file route asks for, or None when `path` is not a file route."""
+def requested_file(path: str, root_path: str = "") -> str | None:
+    """The file path a file route asks for, or None when `path` is not a file route. `root_path` is
+    the ASGI root path (the app mounted below a prefix, e.g. behind a proxy)."""
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path):]
     for prefix in FILE_ROUTES:
-        at = path.find(prefix)
-        if at != -1 and path[:at].count("/") <= 2:  # allow a root path in front (e.g. behind a proxy)
-            return path[at + len(prefix):]  # the ASGI path is already percent-decoded, as Gradio reads it
+        if path.startswith(prefix):
+            return path[len(prefix):]  # the ASGI path is already percent-decoded, as Gradio reads it
     return None
 
 
@@ -54,7 +56,7 @@ class FileGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        wanted = requested_file(scope.get("path", ""))
+        wanted = requested_file(scope.get("path", ""), scope.get("root_path", ""))
         if wanted is None:
             return await self.app(scope, receive, send)
         if self.logins:

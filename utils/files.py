@@ -71,7 +71,7 @@ def file_sha256(path: str | Path | None) -> str | None:
 
 
 def current_umask() -> int:
-    """This process's umask, read without changing it (Linux); else by setting and restoring it."""
+    """This process's umask, read without changing it (Linux); elsewhere the one it had at import."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
@@ -79,9 +79,16 @@ def current_umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
-    mask = os.umask(0o022)
+    return _UMASK_AT_IMPORT
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it; done once, before any worker thread
     os.umask(mask)
     return mask
+
+
+_UMASK_AT_IMPORT = _read_umask()
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
