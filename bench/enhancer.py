@@ -161,22 +161,27 @@ def main() -> int:
         ms, load = analysis_time_12mp(enhancer)
     print()
     print(f"content type, cross-validated by source ({content['sources']} sources, {content['samples']} copies): "
-          f"{content['accuracy_by_source']:.1%} right on average per source")
+          f"{content['accuracy_by_source']:.1%} right on average per source (photos "
+          f"{content['accuracy_by_source_photo']:.1%}, drawings {content['accuracy_by_source_anime']:.1%})")
     print("  per scale: " + ", ".join(f"{k}: {v:.1%}" for k, v in content["accuracy_by_source_per_scale"].items()))
-    print(f"  flip rate across the 4 scales: {content['flip_rate']:.1%} of {content['flip_sources']} sources "
-          f"{mark(content['flip_rate'], TARGETS['flip_rate'])}" + (f": {', '.join(content['flipped'])}" if content["flipped"] else ""))
-    print(f"  confidence threshold {content['threshold']:.2f}: {content['clear_share']:.0%} of the copies are clear, "
-          f"and right {content['accuracy_when_clear']:.1%} of the time; the rest get the general-purpose model")
-    print(f"  hardest sources: " + ", ".join(f"{g} {a:.0%}" for g, a in content["worst_sources"]))
+    print(f"  flip rate across the 4 scales: {content['flip_rate']:.1%} of {content['flip_images']} images "
+          f"{mark(content['flip_rate'], TARGETS['flip_rate'])}, {content['flip_rate_frames']:.1%} of "
+          f"{content['flip_frames']} video frames; flipped: {', '.join(content['flipped']) or 'none'}")
+    print(f"  confidence threshold {content['threshold']:.2f}: {content['clear_share']:.0%} of the copies are clear "
+          f"and {content['accuracy_when_clear']:.1%} of those right; photo copies sent to the anime model: "
+          f"{content['photo_copies_sent_to_anime']:.1%}; the rest get the general-purpose model")
+    print("  hardest sources: " + ", ".join(f"{g} {a:.0%}" for g, a in content["worst_sources"]))
     print(f"shipped model, labelled images at {len(SCALES)} scales: {shipped['right']}/{shipped['total']} right, "
           f"{len(shipped['flipped'])} images flip" + (f" ({', '.join(shipped['flipped'])})" if shipped["flipped"] else ""))
-    print(f"noise sigma MAE on flat tiles: {noise['noise_mae_flat']:.2f} {mark(noise['noise_mae_flat'], TARGETS['noise_mae_flat'])}, "
-          f"on textured tiles: {noise['noise_mae_textured']:.2f} {mark(noise['noise_mae_textured'], TARGETS['noise_mae_textured'])} "
+    print(f"noise sigma MAE on flat tiles: {noise['noise_mae_flat']:.2f} "
+          f"{mark(noise['noise_mae_flat'], TARGETS['noise_mae_flat'])}, on textured tiles: "
+          f"{noise['noise_mae_textured']:.2f} {mark(noise['noise_mae_textured'], TARGETS['noise_mae_textured'])} "
           f"({noise['tiles']['flat']} + {noise['tiles']['textured']} tiles)")
     for kind in ("flat", "textured"):
         print(f"  {kind}: " + ", ".join(f"sigma {s}: {e:.2f}" for s, e in noise["noise_mae_by_sigma"][kind].items()))
     print(f"false 'noisy' (sigma >= {NOISY_SIGMA}) on clean textured tiles: {noise['false_noisy']} "
-          f"{mark(noise['false_noisy'], TARGETS['false_noisy'])}; highest clean reading {noise['clean_textured_max']:.2f}"
+          f"{mark(noise['false_noisy'], TARGETS['false_noisy'])}; highest clean reading "
+          f"{noise['clean_textured_max']:.2f}"
           + (f"; above {CLEAN_TEXTURE_MAX}: {noise['clean_textured_over_4']}" if noise["clean_textured_over_4"] else ""))
     print(f"exact face counts: {face['face_exact']}/{face['face_images']} labelled images with faces; "
           f"images without faces where a face was reported: {face['false_face_images']}")

@@ -1,11 +1,13 @@
 """Content type (drawing or photo) of an image, the same whatever its size.
 
-Every image is first brought to one analysis scale (its long side resampled to ANALYSIS_SIDE, down
-or up), so that a photo and its half-size copy are measured alike. Features are computed on the
-whole analysis copy and on four overlapping crops of it; a logistic regression (coefficients in
-`content_model.json`, fit by `python -m bench.content_model`) scores each view, the scores are
-averaged, and a calibration fitted on cross-validated scores turns the mean into a probability.
-Below the model's confidence threshold the content is called unclear.
+Every image is first brought to one analysis scale: its long side area-averaged down to
+ANALYSIS_SIDE, so that a photo and its half-size copy are measured alike. (Smaller images are
+measured as they are: upsampling them would invent smooth ramps that read as drawings.) Features
+are computed on the whole analysis copy and on four overlapping crops of it; a logistic regression
+over the features and their squares (coefficients in `content_model.json`, fit by `python -m
+bench.content_model`) scores each view, the scores are averaged, and a temperature fitted on
+out-of-source scores turns the mean into a calibrated probability. Below the fitted confidence
+threshold the content is called unclear, and so is grayscale content (no colour cues).
 """
 from __future__ import annotations
 
@@ -18,10 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ANALYSIS_SIDE = 128  # long side of the analysis copy, in pixels (larger images are area-averaged down to it)
+ANALYSIS_SIDE = 128  # long side of the analysis copy, in pixels
 CROP_SHARE = 0.65  # each of the four corner crops spans this share of the side
 GRAY_CHROMA = 3.0  # below this mean chroma (Lab, 5x5-averaged) the image is grayscale: no colour cues
-GRAY_SATURATION = 0.04  # the seed's name; kept for importers
 MODEL_FILE = Path(__file__).with_name("content_model.json")
 LUMA_STEPS = (1.0, 3.0, 8.0, 20.0)  # gradient histogram bin edges, in levels per pixel
 CHROMA_STEPS = (1.0, 3.0, 8.0)
@@ -41,13 +42,12 @@ class ContentGuess:
 
 def analysis_copy(rgb: np.ndarray, opaque: np.ndarray | None = None,
                   side: int = ANALYSIS_SIDE) -> tuple[np.ndarray, np.ndarray]:
-    """The image with its long side at `side` (area averaging down, bilinear up) and where it is
-    opaque at that size."""
+    """The image with its long side at most `side` (area averaging) and where it is opaque at
+    that size."""
     h, w = rgb.shape[:2]
     factor = min(1.0, side / max(h, w))
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-    small = rgb if factor == 1 else cv2.resize(rgb, size, interpolation=interpolation)
+    small = rgb if factor == 1 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     where = np.ones(small.shape[:2], bool) if opaque is None else \
         cv2.resize(opaque.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     return small, where

@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 
 from engine import noise
-from engine.content import (ANALYSIS_SIDE, GRAY_SATURATION, ContentGuess, classify_rgb,  # noqa: F401
-                            content_features, hue_entropy, local_std)
+from engine.content import (ANALYSIS_SIDE, ContentGuess, classify_rgb, content_features,  # noqa: F401
+                            hue_entropy, local_std)
 from engine.noise import NOISE_CROP, jpeg_blockiness, sample_crops, sample_windows  # noqa: F401
 from engine.registry import MODELS
 from engine.upscale import tile_for
@@ -76,6 +76,9 @@ def estimate_noise_sigma(image: Any) -> float:
 
 def content_reason(content: ContentGuess) -> str:
     """What the content measurement found, in plain words."""
+    if content.gray:
+        return ("Content unclear: the image is grayscale, and without colours a drawing and a photo look "
+                "too much alike to pick a specialised model")
     kind = "a drawing or anime" if content.content_type == "anime" else "a photo"
     if content.clear:
         return f"The image looks like {kind} ({content.confidence:.0%} sure)"
