@@ -23,6 +23,7 @@ import numpy as np
 ANALYSIS_SIDE = 128  # long side of the analysis copy, in pixels
 CROP_SHARE = 0.65  # each of the four corner crops spans this share of the side
 GRAY_CHROMA = 3.0  # below this mean chroma (Lab, 5x5-averaged) the image is grayscale: no colour cues
+MIN_SIDE = 40  # below this long side no training copy exists: the answer is never clear
 MODEL_FILE = Path(__file__).with_name("content_model.json")
 LUMA_STEPS = (1.0, 3.0, 8.0, 20.0)  # gradient histogram bin edges, in levels per pixel
 CHROMA_STEPS = (1.0, 3.0, 8.0)
@@ -38,6 +39,7 @@ class ContentGuess:
     features: dict[str, float]
     clear: bool = True  # False below the model's confidence threshold: "content unclear"
     gray: bool = False  # grayscale content: no colour cues, always unclear
+    tiny: bool = False  # smaller than MIN_SIDE: always unclear
 
 
 def analysis_copy(rgb: np.ndarray, opaque: np.ndarray | None = None,
@@ -173,18 +175,21 @@ def is_gray(per_view: list[dict[str, float]]) -> bool:
     return float(np.mean([f["colourfulness"] for f in per_view])) < GRAY_CHROMA
 
 
-def guess(per_view: list[dict[str, float]], model: dict) -> ContentGuess:
+def guess(per_view: list[dict[str, float]], model: dict, long_side: int = ANALYSIS_SIDE) -> ContentGuess:
     """The answer for the views' features. Grayscale content has none of the colour cues, and no
     labelled grayscale drawing exists to learn others from: it is a photo (most grayscale images
-    are scans and photos), reported as unclear with no confidence either way (50 %)."""
+    are scans and photos), reported as unclear with no confidence either way (50 %). Images whose
+    `long_side` is under MIN_SIDE are smaller than anything the model was fit on: unclear."""
     features = {name: round(float(np.mean([f[name] for f in per_view])), 4) for name in per_view[0]}
     if is_gray(per_view):
         return ContentGuess("photo", 0.5, features, clear=False, gray=True)
     p = probability_anime(model, per_view)
     confidence = round(max(p, 1 - p), 2)
-    return ContentGuess("anime" if p >= 0.5 else "photo", confidence, features, clear=confidence >= model["threshold"])
+    tiny = long_side < MIN_SIDE
+    return ContentGuess("anime" if p >= 0.5 else "photo", confidence, features,
+                        clear=confidence >= model["threshold"] and not tiny, tiny=tiny)
 
 
 def classify_rgb(rgb: np.ndarray, opaque: np.ndarray | None = None) -> ContentGuess:
     """Anime or photo for 8-bit RGB pixels, counting only the `opaque` ones when given."""
-    return guess(content_views(rgb, opaque), content_model())
+    return guess(content_views(rgb, opaque), content_model(), max(rgb.shape[:2]))

@@ -80,6 +80,8 @@ def content_reason(content: ContentGuess) -> str:
         return ("Content unclear: the image is grayscale, and without colours a drawing and a photo look "
                 "too much alike to pick a specialised model")
     kind = "a drawing or anime" if content.content_type == "anime" else "a photo"
+    if content.tiny:
+        return f"Content unclear: the image is too small to tell a drawing from a photo (it looks most like {kind})"
     if content.clear:
         return f"The image looks like {kind} ({content.confidence:.0%} sure)"
     return (f"Content unclear: the image looks most like {kind}, but only {content.confidence:.0%} sure, "
@@ -176,14 +178,15 @@ class IntelligentEnhancer:
         noise_words = (f"little noise (sigma {sigma:.1f} of 255)" if sigma < LITTLE_NOISE_SIGMA else
                        f"some noise (sigma {sigma:.1f} of 255)" if not noisy else
                        f"visible noise (sigma {sigma:.1f} of 255)")
+        joiner = ", with " if content.clear else ". It has "
         if noisy and self._available(DENOISE_MODEL):
             settings["model"] = DENOISE_MODEL
             settings["denoise_strength"] = round(min(1.0, max(0.2, sigma / 25)), 2)
-            reasons = [f"{measured}, with {noise_words}: {DENOISE_MODEL} at denoise strength "
+            reasons = [f"{measured}{joiner}{noise_words}: {DENOISE_MODEL} at denoise strength "
                        f"{settings['denoise_strength']} removes the noise instead of sharpening it."]
         else:
             general = "the general-purpose " + GENERAL_MODEL
-            reasons = [f"{measured}, with {noise_words}: {general} "
+            reasons = [f"{measured}{joiner}{noise_words}: {general} "
                        + ("gives the best detail." if content.clear else "suits any content.")]
             if noisy:
                 reasons.append(f"{DENOISE_MODEL} would remove the noise, but its weights are not downloaded: "

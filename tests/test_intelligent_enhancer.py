@@ -203,3 +203,10 @@ def test_reasons_are_plain_words_without_commands(enhancer, chelsea):
         assert "python" not in text and "main.py" not in text and " --" not in text
         assert result["reasoning"][0].startswith(("The image looks like", "Content unclear"))
         assert "noise" in result["reasoning"][0]
+
+
+def test_an_image_smaller_than_any_training_copy_is_unclear(enhancer, chelsea):
+    tiny = chelsea[100:120, 200:230]  # 30x20: the fit saw nothing under 45 px
+    assert classify_content(tiny).clear is False
+    result = enhancer.get_intelligent_settings(tiny)
+    assert result["settings"]["model"] == GENERAL_MODEL and "too small" in result["reasoning"][0]
