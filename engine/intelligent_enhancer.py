@@ -191,10 +191,8 @@ class IntelligentEnhancer:
             if noisy:
                 reasons.append(f"{DENOISE_MODEL} would remove the noise, but its weights are not downloaded: "
                                f"download {DENOISE_MODEL} in the System tab, then analyse the image again.")
-        if not content.clear:
-            other = "photo" if content.content_type == "anime" else "drawing or anime"
-            better = GENERAL_MODEL if content.content_type == "anime" else ANIME_MODEL
-            reasons.append(f"If it is a {other}, choose {better} in the Model list instead.")
+        if not content.clear:  # the general-purpose model suits photos: only drawings are better served
+            reasons.append(f"If it is a drawing or anime, choose {ANIME_MODEL} in the Model list instead.")
         return reasons
 
     def _face_reasons(self, content: ContentGuess, faces: int, settings: dict[str, Any]) -> list[str]:
