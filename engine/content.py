@@ -3,7 +3,7 @@
 Every image is first brought to one analysis scale: its long side area-averaged down to
 ANALYSIS_SIDE, so that a photo and its half-size copy are measured alike. (Smaller images are
 measured as they are: upsampling them would invent smooth ramps that read as drawings.) Features
-are computed on the whole analysis copy and on four overlapping crops of it; a logistic regression
+are computed on the whole analysis copy and on a 3x3 grid of overlapping half-size crops of it; a logistic regression
 over the features and their squares (coefficients in `content_model.json`, fit by `python -m
 bench.content_model`) scores each view, the scores are averaged, and a temperature fitted on
 out-of-source scores turns the mean into a calibrated probability. Below the fitted confidence
@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 ANALYSIS_SIDE = 128  # long side of the analysis copy, in pixels
-CROP_SHARE = 0.65  # each of the four corner crops spans this share of the side
 GRAY_CHROMA = 3.0  # below this mean chroma (Lab, 5x5-averaged) the image is grayscale: no colour cues
 MIN_SIDE = 40  # below this long side no training copy exists: the answer is never clear
 MODEL_FILE = Path(__file__).with_name("content_model.json")
@@ -56,13 +55,13 @@ def analysis_copy(rgb: np.ndarray, opaque: np.ndarray | None = None,
 
 
 def views(small: np.ndarray, where: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The whole analysis copy and its four corner crops (CROP_SHARE of each side)."""
+    """The whole analysis copy and a 3x3 grid of overlapping crops (half of each side)."""
     h, w = small.shape[:2]
-    ch, cw = max(8, round(h * CROP_SHARE)), max(8, round(w * CROP_SHARE))
+    ch, cw = max(8, h // 2), max(8, w // 2)
     out = [(small, where)]
     if h >= 32 and w >= 32:
-        for y in (0, h - ch):
-            for x in (0, w - cw):
+        for y in (0, (h - ch) // 2, h - ch):
+            for x in (0, (w - cw) // 2, w - cw):
                 out.append((small[y:y + ch, x:x + cw], where[y:y + ch, x:x + cw]))
     return out
 

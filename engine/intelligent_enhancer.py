@@ -2,7 +2,7 @@
 
 Measurements (all on arrays, no model runs), each in its own module:
 - content type (`engine.content`): drawing or photo from colour and edge statistics at one fixed
-  analysis scale, over the whole image and four crops, with a calibrated probability; below the
+  analysis scale, over the whole image and nine crops, with a calibrated probability; below the
   fitted confidence threshold the content is "unclear" and the general-purpose model is recommended,
 - noise (`engine.noise`): a texture-proof estimate (weak-texture patches, eigenvalue tail) of
   sigma in 0-255 units, and JPEG blockiness,
