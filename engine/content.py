@@ -3,11 +3,12 @@
 Every image is first brought to one analysis scale: its long side area-averaged down to
 ANALYSIS_SIDE, so that a photo and its half-size copy are measured alike. (Smaller images are
 measured as they are: upsampling them would invent smooth ramps that read as drawings.) Features
-are computed on the whole analysis copy and on a 3x3 grid of overlapping half-size crops of it; a logistic regression
-over the features and their squares (coefficients in `content_model.json`, fit by `python -m
-bench.content_model`) scores each view, the scores are averaged, and a temperature fitted on
-out-of-source scores turns the mean into a calibrated probability. Below the fitted confidence
-threshold the content is called unclear, and so is grayscale content (no colour cues).
+are computed on the whole analysis copy and on a 3x3 grid of overlapping half-size crops of it; a
+logistic regression over the features and their squares (coefficients in `content_model.json`, fit
+by `python -m bench.content_model`) scores each view, the scores are averaged, and a temperature
+fitted on out-of-source scores turns the mean into a calibrated probability. Below the fitted
+confidence threshold the content is called unclear, and so is grayscale content (no colour cues)
+and content smaller than any training copy.
 """
 from __future__ import annotations
 
