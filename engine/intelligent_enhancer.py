@@ -1,56 +1,42 @@
 """IntelligentEnhancer: analyse an image and recommend settings, each with a line of reasoning.
 
-Measurements (all on arrays, no model runs):
-- content type from line-art and colour statistics of a downscaled copy, over its opaque pixels (a
-  small logistic regression with a confidence; see `content_features` and `bench/content_model.py`),
+Measurements (all on arrays, no model runs), each in its own module:
+- content type (`engine.content`): drawing or photo from colour and edge statistics at one fixed
+  analysis scale, over the whole image and nine crops, with a calibrated probability; below the
+  fitted confidence threshold the content is "unclear" and the general-purpose model is recommended,
+- noise (`engine.noise`): a texture-proof estimate (weak-texture patches, eigenvalue tail) of
+  sigma in 0-255 units, and JPEG blockiness,
 - faces with the same detector the face restorer uses (RetinaFace when its weights are present,
   else OpenCV's Haar cascade), on a copy at most 1280 px,
-- noise: Immerkaer's fast estimator (1996) on full-resolution crops, excluding the more textured
-  half of the pixels, giving sigma in 0-255 units,
-- JPEG blockiness: the jump across 8x8 block borders relative to the jumps inside blocks,
 - the tile size from free memory, the model and the image size.
 """
 from __future__ import annotations
 
 import logging
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
 
+from engine import noise
+from engine.content import (ANALYSIS_SIDE, ContentGuess, classify_rgb, content_features,  # noqa: F401
+                            hue_entropy, local_std)
+from engine.noise import NOISE_CROP, jpeg_blockiness, sample_crops, sample_windows  # noqa: F401
 from engine.registry import MODELS
 from engine.upscale import tile_for
 from utils.images import read_image, to_rgb8
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_SIDE = 512  # content statistics on a copy at most this large
-GRAY_SATURATION = 0.05  # below this mean saturation the content is treated as grayscale
-# Fit by `python -m bench.content_model` on the labelled images, frames of the labelled anime
-# video and scikit-image's photos: per feature (mean, standard deviation, weight).
-# 27/27 of those coloured images right, 25/27 when each is left out of the fit.
-CONTENT_MODEL: dict[str, Any] = {"bias": -1.6126, "features": {
-    "line_density": (0.0627, 0.0929, 0.9258),
-    "chroma_luma": (0.3019, 0.1270, -3.6877),
-    "hue_entropy": (2.5467, 0.8669, 1.3394),
-}}
-NOISE_CROP = 256  # noise and blockiness on up to 5 full-resolution crops of this size
-IMMERKAER_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 NOISY_SIGMA = 8.0  # sigma (0-255) from which a photo is treated as noisy
+LITTLE_NOISE_SIGMA = 3.0  # below this: "little noise"
+BLOCKY = 1.3  # JPEG blockiness from which block artifacts are reported
 SMALL_SIDE, LARGE_MEGAPIXELS = 256, 4.0
-
-
-@dataclass(frozen=True)
-class ContentGuess:
-    content_type: str  # "anime" or "photo"
-    confidence: float  # 0.5 .. 1
-    features: dict[str, float]
+GENERAL_MODEL, ANIME_MODEL, DENOISE_MODEL = "RealESRGAN_x4plus", "RealESRGAN_x4plus_anime_6B", "realesr-general-x4v3"
+FACE_MODEL = "GFPGANv1.4"
 
 
 def as_pixels(image: Any) -> np.ndarray:
@@ -77,127 +63,28 @@ def opaque_mask(pixels: np.ndarray) -> np.ndarray | None:
     return mask if mask.mean() >= 0.01 else None
 
 
-def downscaled(rgb: np.ndarray, side: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    factor = min(1.0, side / max(h, w))
-    if factor == 1.0:
-        return rgb
-    return cv2.resize(rgb, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=interpolation)
-
-
-def local_std(channel: np.ndarray, size: int) -> np.ndarray:
-    mean = cv2.blur(channel, (size, size))
-    return np.sqrt(np.maximum(cv2.blur(channel * channel, (size, size)) - mean * mean, 0))
-
-
-def content_features(rgb: np.ndarray, opaque: np.ndarray | None = None) -> dict[str, float]:
-    """What tells drawings from photos, on a copy at most ANALYSIS_SIDE, over the opaque pixels:
-    - line_density: thin dark strokes (a morphological black-hat over 40 levels), line art's ink;
-    - flat: pixels whose 3x3 neighbourhood is nearly constant (std < 1.5 levels), flat fills;
-    - chroma_luma: local colour variation over local brightness variation (5x5). In drawings the
-      colour changes only where the brightness does (at the strokes); in photos texture, light
-      and sensor noise move the colour everywhere;
-    - hue_entropy: the entropy (bits) of the hue histogram of the saturated pixels: drawings use
-      many distinct hues, many photos (foliage, skin, sky) a few;
-    - saturation: the mean HSV saturation (grayscale content has none of the colour cues)."""
-    small = downscaled(rgb, ANALYSIS_SIDE)
-    where = np.ones(small.shape[:2], bool) if opaque is None else \
-        downscaled(opaque.astype(np.uint8), ANALYSIS_SIDE, cv2.INTER_NEAREST) > 0
-    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, np.ones((5, 5), np.uint8))
-    flat = local_std(gray.astype(np.float32), 3) < 1.5
-    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
-    luma = local_std(lab[..., 0], 5)
-    chroma = np.hypot(local_std(lab[..., 1], 5), local_std(lab[..., 2], 5))
-    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
-    return {"line_density": float((blackhat[where] > 40).mean()), "flat": float(flat[where].mean()),
-            "chroma_luma": float(chroma[where].mean() / (luma[where].mean() + 1e-3)),
-            "hue_entropy": hue_entropy(hsv[..., 0][where & (hsv[..., 1] > 60)]),
-            "saturation": float(hsv[..., 1][where].mean() / 255)}
-
-
-def hue_entropy(hues: np.ndarray, bins: int = 30) -> float:
-    """Entropy in bits of a histogram of OpenCV hues (0..179); 0 for fewer than 50 pixels."""
-    if hues.size < 50:
-        return 0.0
-    counts = np.bincount(hues.astype(np.int64) * bins // 180, minlength=bins).astype(np.float64)
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log2(p)).sum())
-
-
-def content_score(features: dict[str, float]) -> float:
-    """Log-odds of "anime": a logistic regression over the standardised colour features (fit by
-    `python -m bench.content_model`, which prints these constants and its leave-one-out accuracy)."""
-    return CONTENT_MODEL["bias"] + sum(weight * (features[name] - mean) / sd
-                                       for name, (mean, sd, weight) in CONTENT_MODEL["features"].items())
-
-
 def classify_content(image: Any) -> ContentGuess:
     pixels = as_pixels(image)
     return classify_rgb(to_rgb8(pixels), opaque_mask(pixels))
 
 
-def classify_rgb(rgb: np.ndarray, opaque: np.ndarray | None = None) -> ContentGuess:
-    """Anime or photo for 8-bit RGB pixels, counting only the `opaque` ones when given."""
-    f = content_features(rgb, opaque)
-    if f["saturation"] < GRAY_SATURATION:  # grayscale content: scans and photos far more often than anime
-        return ContentGuess("photo", 0.7, f)
-    probability = 1.0 / (1.0 + math.exp(-content_score(f)))
-    kind = "anime" if probability >= 0.5 else "photo"
-    return ContentGuess(kind, round(max(probability, 1 - probability), 2), f)
+def estimate_noise_sigma(image: Any) -> float:
+    """Gaussian noise sigma per colour channel, in 0-255 units (see `engine.noise`)."""
+    return noise.estimate_noise_sigma(as_rgb8(image))
 
 
-def estimate_noise_sigma(rgb: Any) -> float:
-    """Gaussian noise sigma per colour channel, in 0-255 units: Immerkaer's estimator (1996) on
-    full-resolution crops of each channel, over the flatter half of the pixels (so that texture is
-    not mistaken for noise), averaged over the channels."""
-    rgb = as_rgb8(rgb)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    channels = [rgb[..., 0]] if np.array_equal(rgb[..., 0], rgb[..., 2]) else [rgb[..., c] for c in range(3)]
-    sums, count = 0.0, 0
-    for (y0, y1, x0, x1) in sample_windows(gray.shape, NOISE_CROP):
-        crop = gray[y0:y1, x0:x1]
-        if min(crop.shape) < 8:
-            continue
-        gx, gy = cv2.Sobel(crop, cv2.CV_32F, 1, 0), cv2.Sobel(crop, cv2.CV_32F, 0, 1)
-        magnitude = np.hypot(gx, gy)[1:-1, 1:-1]
-        flat = magnitude <= np.percentile(magnitude, 50)
-        for channel in channels:
-            response = np.abs(cv2.filter2D(channel[y0:y1, x0:x1].astype(np.float32), -1, IMMERKAER_KERNEL))
-            sums += float(response[1:-1, 1:-1][flat].sum())
-            count += int(flat.sum())
-    if not count:
-        return 0.0
-    return math.sqrt(math.pi / 2) * sums / count / 6
-
-
-def sample_windows(shape: tuple[int, ...], size: int) -> list[tuple[int, int, int, int]]:
-    """(y0, y1, x0, x1) of the centre and four quadrant centres, each `size` square, or the whole
-    image when it is small."""
-    h, w = shape[:2]
-    if h <= size * 2 and w <= size * 2:
-        return [(0, h, 0, w)]
-    half = size // 2
-    centres = [(h // 2, w // 2), (h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4), (3 * h // 4, 3 * w // 4)]
-    return [(max(0, y - half), y + half, max(0, x - half), x + half) for y, x in centres]
-
-
-def sample_crops(gray: np.ndarray, size: int) -> list[np.ndarray]:
-    return [gray[y0:y1, x0:x1] for y0, y1, x0, x1 in sample_windows(gray.shape, size)]
-
-
-def jpeg_blockiness(rgb: np.ndarray) -> float:
-    """Mean jump across 8-px block borders over the mean jump elsewhere (1.0: no blocking)."""
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    ratios = []
-    for crop in sample_crops(gray, NOISE_CROP):
-        if min(crop.shape) < 24:
-            continue
-        for diffs in (np.abs(np.diff(crop, axis=1)).mean(axis=0), np.abs(np.diff(crop, axis=0)).mean(axis=1)):
-            border = diffs[7::8].mean()
-            inside = np.delete(diffs, np.s_[7::8]).mean()
-            ratios.append(border / (inside + 1e-3))
-    return float(np.mean(ratios)) if ratios else 1.0
+def content_reason(content: ContentGuess) -> str:
+    """What the content measurement found, in plain words."""
+    if content.gray:
+        return ("Content unclear: the image is grayscale, and without colours a drawing and a photo look "
+                "too much alike to pick a specialised model")
+    kind = "a drawing or anime" if content.content_type == "anime" else "a photo"
+    if content.tiny:
+        return f"Content unclear: the image is too small to tell a drawing from a photo (it looks most like {kind})"
+    if content.clear:
+        return f"The image looks like {kind} ({content.confidence:.0%} sure)"
+    return (f"Content unclear: the image looks most like {kind}, but only {content.confidence:.0%} sure, "
+            "too little to pick a specialised model")
 
 
 class IntelligentEnhancer:
@@ -234,43 +121,16 @@ class IntelligentEnhancer:
         rgb = to_rgb8(pixels)
         height, width = rgb.shape[:2]
         content = classify_rgb(rgb, opaque_mask(pixels))
-        sigma = estimate_noise_sigma(rgb)
+        sigma = noise.estimate_noise_sigma(rgb)
         faces = self.detect_faces(rgb)
         blockiness = jpeg_blockiness(rgb)
-        reasoning: list[str] = []
-        settings = {"model": "RealESRGAN_x4plus", "scale": 4, "fp32": False, "face_enhance": False, "tile": 0,
+        settings = {"model": GENERAL_MODEL, "scale": 4, "fp32": False, "face_enhance": False, "tile": 0,
                     "auto_tile": True, "denoise_strength": 0.5}
-
-        if content.content_type == "anime":
-            settings["model"] = "RealESRGAN_x4plus_anime_6B"
-            reasoning.append(f"Looks like anime or illustration (confidence {content.confidence:.0%}): "
-                             "RealESRGAN_x4plus_anime_6B keeps lines clean and fills flat.")
-        elif sigma >= NOISY_SIGMA and self._available("realesr-general-x4v3"):
-            settings["model"] = "realesr-general-x4v3"
-            settings["denoise_strength"] = round(min(1.0, max(0.2, sigma / 25)), 2)
-            reasoning.append(f"A noisy photo (noise sigma {sigma:.1f}): realesr-general-x4v3 with denoise strength "
-                             f"{settings['denoise_strength']} removes the noise instead of sharpening it.")
-        else:
-            reasoning.append(f"Looks like a photo (confidence {content.confidence:.0%}): RealESRGAN_x4plus gives "
-                             "the best general detail.")
-            if sigma >= NOISY_SIGMA:
-                reasoning.append(f"The photo is noisy (sigma {sigma:.1f}); realesr-general-x4v3 with its denoise "
-                                 "strength would suit it better, but its weights are not downloaded "
-                                 "(python main.py models download realesr-general-x4v3).")
-        if blockiness > 1.3:
-            reasoning.append(f"JPEG block artifacts are visible (blockiness {blockiness:.2f}); Real-ESRGAN models "
-                             "were trained on them and will smooth them out.")
-
-        if faces:
-            if self._available("GFPGANv1.4"):
-                settings["face_enhance"] = content.content_type == "photo"
-                reasoning.append(f"{faces} face(s) found: face enhancement with GFPGANv1.4 restores them."
-                                 if settings["face_enhance"] else
-                                 f"{faces} face(s) found in a drawing: face restoration is made for photos, so it stays off.")
-            else:
-                spec = self.model_manager.models["GFPGANv1.4"] if self.model_manager else MODELS["GFPGANv1.4"]
-                reasoning.append(f"{faces} face(s) found; face enhancement needs {spec.filename} "
-                                 f"({spec.url}) in the weights folder, or download it from the System tab.")
+        reasoning = self._model_reasons(content, sigma, settings)
+        if blockiness > BLOCKY:
+            reasoning.append(f"JPEG block artifacts are visible (blockiness {blockiness:.2f}); the recommended "
+                             "model was trained on them and smooths them out.")
+        reasoning += self._face_reasons(content, faces, settings)
 
         scale = 4
         if max(height, width) < SMALL_SIDE:
@@ -294,6 +154,7 @@ class IntelligentEnhancer:
         analysis = {
             "content_type": content.content_type,
             "content_confidence": content.confidence,
+            "content_clear": content.clear,
             "faces": faces,
             "noise_level": f"{min(1.0, sigma / 30):.2f}",
             "noise_sigma": round(sigma, 2),
@@ -303,6 +164,50 @@ class IntelligentEnhancer:
             "analysis_ms": round((time.perf_counter() - started) * 1000, 1),
         }
         return {"settings": settings, "reasoning": reasoning, "analysis": analysis}
+
+    # -- reasons ---------------------------------------------------------------------------------
+    def _model_reasons(self, content: ContentGuess, sigma: float, settings: dict[str, Any]) -> list[str]:
+        """Choose the model (in `settings`) and say why, in plain words and with what to do in the UI."""
+        measured = content_reason(content)
+        if content.content_type == "anime" and content.clear:
+            settings["model"] = ANIME_MODEL
+            return [f"{measured}: {ANIME_MODEL} keeps its lines clean and its colours flat."]
+        settings["model"] = GENERAL_MODEL
+        noisy = sigma >= NOISY_SIGMA
+        noise_words = (f"little noise (sigma {sigma:.1f} of 255)" if sigma < LITTLE_NOISE_SIGMA else
+                       f"some noise (sigma {sigma:.1f} of 255)" if not noisy else
+                       f"visible noise (sigma {sigma:.1f} of 255)")
+        joiner = ", with " if content.clear else ". It has "
+        if noisy and self._available(DENOISE_MODEL):
+            settings["model"] = DENOISE_MODEL
+            settings["denoise_strength"] = round(min(1.0, max(0.2, sigma / 25)), 2)
+            reasons = [f"{measured}{joiner}{noise_words}: {DENOISE_MODEL} at denoise strength "
+                       f"{settings['denoise_strength']} removes the noise instead of sharpening it."]
+        else:
+            general = "the general-purpose " + GENERAL_MODEL
+            reasons = [f"{measured}{joiner}{noise_words}: {general} "
+                       + ("gives the best detail." if content.clear else "suits any content.")]
+            if noisy:
+                reasons.append(f"{DENOISE_MODEL} would remove the noise, but its weights are not downloaded: "
+                               f"download {DENOISE_MODEL} in the System tab, then analyse the image again.")
+        if not content.clear:  # the general-purpose model suits photos: only drawings are better served
+            reasons.append(f"If it is a drawing or anime, choose {ANIME_MODEL} in the Model list instead.")
+        return reasons
+
+    def _face_reasons(self, content: ContentGuess, faces: int, settings: dict[str, Any]) -> list[str]:
+        if not faces:
+            return []
+        found = f"{faces} face{'s' if faces > 1 else ''} found"
+        if content.content_type == "anime" and content.clear:
+            return [f"{found} in a drawing: face restoration is made for photos, so it stays off."]
+        if not self._available(FACE_MODEL):
+            spec = self.model_manager.models[FACE_MODEL] if self.model_manager else MODELS[FACE_MODEL]
+            return [f"{found}; face enhancement needs {spec.filename}: download {FACE_MODEL} in the System tab "
+                    f"(or put the file from {spec.url} in the weights folder), then tick Face enhancement."]
+        if not content.clear:
+            return [f"{found}, but the content is unclear: tick Face enhancement if this is a photo."]
+        settings["face_enhance"] = True
+        return [f"{found}: face enhancement with {FACE_MODEL} restores them."]
 
     # -- helpers ---------------------------------------------------------------------------------
     def _available(self, name: str) -> bool:
