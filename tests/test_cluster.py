@@ -58,4 +58,5 @@ def test_batch_command_with_ray(tmp_path, cli_env, chelsea):
                              "-n", "realesr-animevideov3", "-s", "1", "--ray"], env=cli_env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "2 successful, 0 failed" in result.stdout and len(list((tmp_path / "out").iterdir())) == 2
+    assert "2 successful, 0 failed" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".realesrgan-done.jsonl", "0_out.png", "1_out.png"]
