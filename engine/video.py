@@ -27,7 +27,7 @@ from engine.upscale import (UpscaleOptions, bytes_per_input_pixel, check_outscal
                             edge_px_for, upscale_pixels)
 from engine.video_format import PicturePlan, output_aspect, plan_pictures
 from engine.video_frames import FrameItem, Pipeline, StageClock, from_rgb, to_rgb, upscale_frames
-from engine.video_streams import Cut, Muxer, StreamMap, copy_tags, map_streams, stream_seconds
+from engine.video_streams import Cut, DecodeTimes, Muxer, StreamMap, copy_tags, map_streams, stream_seconds
 from utils.errors import InvalidInput, OutputError
 from utils.files import describe_os_error
 from utils.gpu import DeviceRequest, GPUDetector, free_memory_bytes
@@ -199,9 +199,12 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
             reader = SourceReader(path.name, inp, vin, streams, muxer, Cut(info.start_s, max_seconds), plan,
                                   limits, keep_partial, clock)
 
+            decode_times = DecodeTimes(max_delay_ticks=int(64 / (max(float(info.fps or 0), 1.0)
+                                                                 * float(vin.time_base))) + 1)
+
             def write(item: FrameItem) -> None:
                 for packet in vout.encode(from_rgb(item.pixels, plan, item.pts, item.time_base)):
-                    muxer.mux(packet)
+                    muxer.mux(decode_times(packet))
 
             def report(done: int) -> None:
                 if on_progress:
@@ -214,7 +217,7 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
             streams.flush(muxer)
             t0 = time.perf_counter()
             for packet in vout.encode(None):
-                muxer.mux(packet)
+                muxer.mux(decode_times(packet))
             clock.encode += time.perf_counter() - t0
         if frames_done == 0:
             raise InvalidInput(f"{path.name}: no frame could be decoded; the file is damaged or not a video.")

@@ -137,6 +137,33 @@ class Muxer:
             self.container.mux(packet)
 
 
+class DecodeTimes:
+    """Mends the encoder's decode timestamps before muxing. libx265 sometimes stamps the packets of
+    a one- or two-frame video with a garbage decode time (a huge constant offset; x265 issue #934),
+    which the MP4 muxer refuses ("pts/dts pair unsupported"). When the first packet's decode time
+    lies further before its presentation time than any encoder delay could (`max_delay_ticks`), the
+    whole stream's decode times are shifted by the same amount so that they start at its pts."""
+
+    def __init__(self, max_delay_ticks: int):
+        self.max_delay_ticks = max_delay_ticks
+        self.shift: int | None = None
+
+    def __call__(self, packet):
+        if packet.pts is None:
+            return packet
+        if self.shift is None:
+            sane = packet.dts is not None and packet.pts - self.max_delay_ticks <= packet.dts <= packet.pts
+            self.shift = 0 if sane else packet.pts - (packet.dts if packet.dts is not None else packet.pts)
+            if not sane:
+                log.info("the encoder gave a decode time of %s for pts %s; shifting the stream's by %s",
+                         packet.dts, packet.pts, self.shift)
+        if packet.dts is None:
+            packet.dts = packet.pts
+        elif self.shift:
+            packet.dts += self.shift
+        return packet
+
+
 @dataclass
 class StreamMap:
     targets: dict = field(default_factory=dict)  # source stream -> output stream or converter

@@ -50,3 +50,31 @@ def test_tags_are_copied_and_full_range_kept():
 def test_square_pixels_write_no_aspect():
     assert output_aspect(info(sample_aspect_ratio=Fraction(1))) is None
     assert output_aspect(info(sample_aspect_ratio=Fraction(4, 3))) == Fraction(4, 3)
+
+
+class Packet:
+    def __init__(self, pts, dts):
+        self.pts, self.dts = pts, dts
+
+
+def test_decode_times_from_the_encoder_are_mended_only_when_impossible():
+    from engine.video_streams import DecodeTimes
+    # what libx265 gave for two-frame videos here (x265 issue #934): a garbage constant offset
+    mend = DecodeTimes(max_delay_ticks=6400)
+    fixed = [mend(Packet(0, -79010218395612)), mend(Packet(100, -79010218395512))]
+    assert [(p.pts, p.dts) for p in fixed] == [(0, 0), (100, 100)]
+    normal = DecodeTimes(max_delay_ticks=6400)  # B-frame delay is kept as the encoder gave it
+    assert [(p.pts, p.dts) for p in map(normal, [Packet(0, -200), Packet(300, -100), Packet(100, 0)])] == \
+        [(0, -200), (300, -100), (100, 0)]
+    assert DecodeTimes(6400)(Packet(5, None)).dts == 5
+
+
+def test_one_and_two_frame_videos_encode_to_h265_every_time(tmp_path, manager):
+    from engine.video import enhance_video_direct
+    from tests.video_samples import make_video
+    for frames in (1, 2):
+        source = make_video(tmp_path / f"short{frames}.mp4", frames=frames)
+        for attempt in range(6):  # libx265's garbage decode times came on about 4 runs in 10
+            result = enhance_video_direct(source, "realesr-animevideov3", 1, model_manager=manager, codec="h265",
+                                          output_dir=tmp_path / f"out{frames}-{attempt}")
+            assert result.frames == frames
