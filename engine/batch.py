@@ -127,7 +127,7 @@ class BatchPlan:
         found = find_in_manifest(self.output_dir, source.name, digest, self.key)
         if found is not None and found.parent != self.target(source).resolve():
             found = None
-        if found is None and self.history is not None and hasattr(self.history, "find_output"):
+        if found is None and self.history is not None:
             found = self.history.find_output(source.name, digest, self.key)
         return found
 

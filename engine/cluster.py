@@ -114,8 +114,7 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
         plan.note(source, digests[source], output if outcome["status"] == "ok" else None)
         if history is not None:
             history.record(kind="batch-item", input_path=source, settings=settings, settings_key=plan.key,
-                           model=model_name,
-                           device=outcome["device"], started_at=outcome["started"],
+                           model=model_name, device=outcome["device"], started_at=outcome["started"],
                            finished_at=outcome["finished"], status=outcome["status"], output_path=output,
                            error=outcome["error"] or None, batch_id=batch_id)
         if on_item:

@@ -6,9 +6,10 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -127,11 +128,12 @@ def job_settings(model_name: str | None, scale: float, options: dict[str, Any]) 
     return {"model": model_name, "outscale": scale, **{k: v for k, v in options.items() if k in RECORDED_SETTINGS}}
 
 
-def defaults_of(function) -> dict[str, Any]:
+@functools.cache
+def defaults_of(function) -> Mapping[str, Any]:
     """A function's keyword defaults (through decorators), so a setting left out and one passed at
-    its default are recorded, and recognised by resume, as the same."""
+    its default are recorded, and recognised by resume, as the same. Read once per function."""
     parameters = inspect.signature(inspect.unwrap(function)).parameters.values()
-    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+    return MappingProxyType({p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty})
 
 
 def image_job_settings(model_name: str | None, scale: float, options: dict[str, Any]) -> dict[str, Any]:

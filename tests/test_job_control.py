@@ -9,17 +9,12 @@ from engine.processor import enhance_image_direct
 from ui.login import MAX_DELAY_S, LoginThrottle, delay_for
 from utils.errors import Cancelled
 
+from .clock import ManualClock
 
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_cancel_then_client_gone_then_time_limit():
-    clock, flags = Clock(), {"cancel": False, "gone": False}
+    clock, flags = ManualClock(1000.0), {"cancel": False, "gone": False}
     control = JobControl(cancelled=lambda: flags["cancel"], client_gone=lambda: flags["gone"], time_limit_s=60,
                          clock=clock)
     assert control() is False
@@ -36,7 +31,7 @@ def test_cancel_then_client_gone_then_time_limit():
 
 
 def test_the_time_limit_stops_an_image_between_tiles_and_writes_nothing(manager, tmp_path):
-    clock = Clock()
+    clock = ManualClock(1000.0)
 
     def tick():
         clock.now += 40  # each check: 40 "seconds" later
@@ -58,7 +53,7 @@ def test_failed_logins_wait_longer_each_time_and_a_success_resets():
 
     async def sleep(seconds):
         waits.append(seconds)
-    throttle = LoginThrottle([("ann", "right"), ("bob", "other")], sleep=sleep, clock=Clock())
+    throttle = LoginThrottle([("ann", "right"), ("bob", "other")], sleep=sleep, clock=ManualClock(1000.0))
     assert [run(throttle.check("ann", "wrong")) for _ in range(3)] == [False, False, False]
     assert waits == [1.0, 2.0, 4.0]
     assert run(throttle.check("ann", "right")) is True and waits == [1.0, 2.0, 4.0]

@@ -1,16 +1,10 @@
 from utils.progress import ProgressEstimate, format_seconds
 
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
+from .clock import ManualClock
 
 
 def test_elapsed_rate_and_time_left():
-    clock, seen = Clock(), []
+    clock, seen = ManualClock(), []
     estimate = ProgressEstimate(lambda d, t, n: seen.append(n), "tiles", clock)
     clock.now = 102.0
     estimate(1, 9, "tile 1/9")  # the first report: start-up costs are not counted in the rate
@@ -21,7 +15,7 @@ def test_elapsed_rate_and_time_left():
 
 
 def test_slow_jobs_show_seconds_per_item():
-    clock, seen = Clock(), []
+    clock, seen = ManualClock(), []
     estimate = ProgressEstimate(lambda d, t, n: seen.append(n), "frames", clock)
     estimate(0, 3, "start")
     clock.now += 30
