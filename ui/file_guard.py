@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from starlette.requests import Request
+
 from engine.job_folders import owner_folder
 
 log = logging.getLogger(__name__)
@@ -87,12 +89,7 @@ def current_user(scope) -> str | None:
     tokens, cookie_id = getattr(app, "tokens", None), getattr(app, "cookie_id", None)
     if not tokens or not cookie_id:
         return None
-    cookies = {}
-    for name, value in scope.get("headers", []):
-        if name == b"cookie":
-            for pair in value.decode("latin-1").split(";"):
-                key, _, item = pair.strip().partition("=")
-                cookies[key] = item
+    cookies = Request(scope).cookies
     token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
     return tokens.get(token) if token else None
 
