@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.engines import Ncnn, Reference, ours, timed  # noqa: E402
 from bench.flops import conv_flops_per_input_pixel, conv_peak_gflops  # noqa: E402
-from engine.model_manager import ModelManager  # noqa: E402
+from engine.models.manager import ModelManager  # noqa: E402
 from utils.gpu import cpu_model_name, cpu_supports_bf16  # noqa: E402
 from utils.metrics import psnr  # noqa: E402
 

@@ -1,5 +1,5 @@
 """python -m bench.content_model: fit and validate the content-type classifier, and write its
-coefficients to engine/content_model.json (run it again to regenerate them after changing the
+coefficients to engine/analysis/content_model.json (run it again to regenerate them after changing the
 features or the data).
 
 Data: every labelled image in ../shared/testdata (LABELS.csv), every frame of the labelled anime
@@ -30,7 +30,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.content import COLOUR_FEATURES, MODEL_FILE, content_views, guess, is_gray  # noqa: E402
+from engine.analysis.content import COLOUR_FEATURES, MODEL_FILE, content_views, guess, is_gray  # noqa: E402
 from engine.intelligent_enhancer import opaque_mask  # noqa: E402
 from utils.images import read_image, to_rgb8  # noqa: E402
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import ncnn_pack
-from engine.model_manager import LoadedModel
-from engine.registry import MODELS
-from engine.tiling import plan_tiles
-from engine.inference import upscale_rgb
+from engine.models import ncnn_pack
+from engine.models.manager import LoadedModel
+from engine.models.registry import MODELS
+from engine.pixels.tiling import plan_tiles
+from engine.pixels.inference import upscale_rgb
 
 
 def ours(model: LoadedModel, rgb: np.ndarray, tile_px: int = 0, pad_px: int = 32) -> np.ndarray:

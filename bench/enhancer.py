@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 from bench.content_model import (SCALES, SKIMAGE_PHOTOS, TESTDATA, build_samples, labelled_rows,  # noqa: E402
                                  report, skimage_dir, validate_and_fit)
 from engine.intelligent_enhancer import NOISY_SIGMA, IntelligentEnhancer, classify_content  # noqa: E402
-from engine.model_manager import ModelManager  # noqa: E402
-from engine.noise import estimate_noise_sigma  # noqa: E402
+from engine.models.manager import ModelManager  # noqa: E402
+from engine.analysis.noise import estimate_noise_sigma  # noqa: E402
 from utils.images import read_image, to_rgb8  # noqa: E402
 
 SIGMAS = (0, 5, 10, 15, 25)

@@ -22,8 +22,8 @@ def main() -> None:
     import numpy as np
     from skimage import data
 
-    from engine.model_manager import ModelManager
-    from engine.upscale import UpscaleOptions, default_pad_px, upscale_pixels
+    from engine.models.manager import ModelManager
+    from engine.pixels.upscale import UpscaleOptions, default_pad_px, upscale_pixels
     photo = data.astronaut()
     rgb = np.ascontiguousarray(np.tile(photo, (args.size // 512 + 1, args.size // 512 + 1, 1))[:args.size, :args.size])
     model = ModelManager(weights_dir=args.weights).load_model(args.model)

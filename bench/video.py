@@ -16,11 +16,11 @@ import av
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.model_manager import ModelManager  # noqa: E402
-from engine.upscale import UpscaleOptions, default_pad_px  # noqa: E402
-from engine.video import FrameUpscaler, enhance_video_direct, even, frames_per_batch  # noqa: E402
-from engine.video_format import plan_pictures  # noqa: E402
-from engine.video_frames import FrameItem, to_rgb  # noqa: E402
+from engine.models.manager import ModelManager  # noqa: E402
+from engine.pixels.upscale import UpscaleOptions, default_pad_px  # noqa: E402
+from engine.jobs.video import FrameUpscaler, enhance_video_direct, even, frames_per_batch  # noqa: E402
+from engine.jobs.video_format import plan_pictures  # noqa: E402
+from engine.jobs.video_frames import FrameItem, to_rgb  # noqa: E402
 from utils.gpu import device_request  # noqa: E402
 from utils.video_probe import probe_video  # noqa: E402
 

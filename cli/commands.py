@@ -11,10 +11,10 @@ import threading
 from pathlib import Path
 
 from config import AppConfig
-from engine.model_manager import ModelManager
-from engine.naming import distinct_stems
-from engine.processor import describe_error, enhance_image_direct
-from engine.weights import download, expected_sha256, sha256_of
+from engine.models.manager import ModelManager
+from engine.jobs.naming import distinct_stems
+from engine.jobs.image import describe_error, enhance_image_direct
+from engine.models.weights import download, expected_sha256, sha256_of
 from utils.errors import Cancelled, UserError
 from utils.gpu import device_request
 from utils.images import ACCEPTED_EXTENSIONS
@@ -25,7 +25,7 @@ from cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: F401
 
 
 def history_for(config: AppConfig):
-    from engine.history import History
+    from engine.jobs.history import History
     return History(config.HISTORY_DB)
 
 
@@ -119,8 +119,8 @@ def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
-    from engine.batch import images_in, process_batch
-    from engine.naming import KEEP_NAME_TEMPLATE
+    from engine.jobs.batch import images_in, process_batch
+    from engine.jobs.naming import KEEP_NAME_TEMPLATE
     if not args.input_dir.is_dir():
         fail(f"{args.input_dir} is not a folder.")
         return EXIT_FAILED
@@ -141,7 +141,7 @@ def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
                   input_root=args.input_dir if args.recursive else None, **enhance_options(args, config))
     try:
         if args.ray:
-            from engine.cluster import process_batch_ray
+            from engine.jobs.cluster import process_batch_ray
             result = process_batch_ray(inputs, address=args.ray, weights_dir=config.WEIGHTS_DIR, **common)
         else:
             result = process_batch(inputs, model_manager=manager_for(config), **common)
@@ -160,7 +160,7 @@ def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_history(args: argparse.Namespace, config: AppConfig) -> int:
-    from engine.history import HEADERS
+    from engine.jobs.history import HEADERS
     jobs = history_for(config).jobs(kind=args.kind, status=args.status, search=args.search, limit=args.limit)
     if args.json:
         print(json.dumps([job.__dict__ for job in jobs], indent=2, default=str))
@@ -175,7 +175,7 @@ def cmd_history(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, config: AppConfig) -> int:
-    from engine.compare import compare_models, comparison_grid
+    from engine.jobs.compare import compare_models, comparison_grid
     from utils.images import read_image, save_image
     manager = manager_for(config)
     names = args.models or [r.name for r in manager.list_models(("upscaler",)) if r.available]
@@ -249,7 +249,7 @@ def signals_raise_interrupted():
 
 
 def cmd_video(args: argparse.Namespace, config: AppConfig) -> int:
-    from engine.video import enhance_video_direct
+    from engine.jobs.video import enhance_video_direct
     bar = TileBar(Path(args.input).name, "frames")
     try:
         with signals_raise_interrupted():
@@ -317,7 +317,7 @@ def verify_weights(manager: ModelManager) -> int:
             bad += 1
             fail(f"{path.name} does not match its known SHA256; delete it and download it again from {spec.url}.")
         elif not known:
-            from engine.weights import record_checksum
+            from engine.models.weights import record_checksum
             record_checksum(manager.weights_dir, spec.filename, actual)
         report.append({"file": path.name, "status": state, "sha256": actual})
     print(json.dumps(report, indent=2) if report else "no downloaded weights to verify "

@@ -1,10 +1,10 @@
 """IntelligentEnhancer: analyse an image and recommend settings, each with a line of reasoning.
 
 Measurements (all on arrays, no model runs), each in its own module:
-- content type (`engine.content`): drawing or photo from colour and edge statistics at one fixed
+- content type (`engine.analysis.content`): drawing or photo from colour and edge statistics at one fixed
   analysis scale, over the whole image and nine crops, with a calibrated probability; below the
   fitted confidence threshold the content is "unclear" and the general-purpose model is recommended,
-- noise (`engine.noise`): a texture-proof estimate (weak-texture patches, eigenvalue tail) of
+- noise (`engine.analysis.noise`): a texture-proof estimate (weak-texture patches, eigenvalue tail) of
   sigma in 0-255 units, and JPEG blockiness,
 - faces with the same detector the face restorer uses (RetinaFace when its weights are present,
   else OpenCV's Haar cascade), on a copy at most 1280 px,
@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine import noise
-from engine.content import (ANALYSIS_SIDE, ContentGuess, classify_rgb, content_features,  # noqa: F401
+from engine.analysis import noise
+from engine.analysis.content import (ANALYSIS_SIDE, ContentGuess, classify_rgb, content_features,  # noqa: F401
                             hue_entropy, local_std)
-from engine.noise import NOISE_CROP, jpeg_blockiness, sample_crops, sample_windows  # noqa: F401
-from engine.registry import MODELS
-from engine.upscale import tile_for
+from engine.analysis.noise import NOISE_CROP, jpeg_blockiness, sample_crops, sample_windows  # noqa: F401
+from engine.models.registry import MODELS
+from engine.pixels.upscale import tile_for
 from utils.images import read_image, to_rgb8
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def classify_content(image: Any) -> ContentGuess:
 
 
 def estimate_noise_sigma(image: Any) -> float:
-    """Gaussian noise sigma per colour channel, in 0-255 units (see `engine.noise`)."""
+    """Gaussian noise sigma per colour channel, in 0-255 units (see `engine.analysis.noise`)."""
     return noise.estimate_noise_sigma(as_rgb8(image))
 
 
@@ -100,7 +100,7 @@ class IntelligentEnhancer:
         return classify_content(image).content_type
 
     def detect_faces(self, image: Any) -> int:
-        from engine.face_detection import OpenCVDetector, detect_faces, load_detector
+        from engine.faces.detection import OpenCVDetector, detect_faces, load_detector
         rgb = as_rgb8(image)
         detector = load_detector(self.model_manager, torch.device("cpu")) if self.model_manager else OpenCVDetector()
         return len(detect_faces(detector, rgb))

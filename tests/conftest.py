@@ -34,7 +34,7 @@ def weights_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def manager(weights_dir):
-    from engine.model_manager import ModelManager
+    from engine.models.manager import ModelManager
     return ModelManager(weights_dir=weights_dir, allow_downloads=False)
 
 

@@ -183,8 +183,8 @@ def main() -> None:
         import logging
         import tempfile
         logging.disable(logging.WARNING)
-        from engine.model_manager import ModelManager
-        from engine.processor import enhance_image_direct
+        from engine.models.manager import ModelManager
+        from engine.jobs.image import enhance_image_direct
         with tempfile.TemporaryDirectory() as folder:
             manager = ModelManager(weights_dir=Path(folder) / "weights", allow_downloads=False)
             results = score_upscaled(enhance_image_direct, manager, Path(folder))

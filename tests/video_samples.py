@@ -8,7 +8,7 @@ import av
 import numpy as np
 from av.subtitles.subtitle import SubtitleSet
 
-from engine.video_streams import DEFAULT_ASS_HEADER
+from engine.jobs.video_streams import DEFAULT_ASS_HEADER
 
 W, H, FPS = 64, 48, 10
 ASS_HEADER = DEFAULT_ASS_HEADER  # a valid [Script Info]/[V4+ Styles] header for the generated ASS tracks

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 
-from engine.job_folders import owner_folder
+from engine.jobs.job_folders import owner_folder
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from engine.blend import final_size, pixel_limit_message
-from engine.model_manager import ModelStatus
+from engine.pixels.blend import final_size, pixel_limit_message
+from engine.models.manager import ModelStatus
 from utils.images import resize, to_pil_preview
 from utils.metrics import format_bytes
 

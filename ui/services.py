@@ -12,12 +12,12 @@ from typing import ContextManager
 import gradio as gr
 
 from config import AppConfig
-from engine.history import History, OwnedHistory
-from engine.job_control import JobControl
+from engine.jobs.history import History, OwnedHistory
+from engine.jobs.job_control import JobControl
 from engine.intelligent_enhancer import IntelligentEnhancer
-from engine.model_manager import ModelManager
-from engine.job_folders import job_folder
-from engine.processor import describe_error
+from engine.models.manager import ModelManager
+from engine.jobs.job_folders import job_folder
+from engine.jobs.image import describe_error
 from engine.settings_manager import EnhanceSettings, SettingsManager
 from utils.errors import UserError, WeightsMissing
 from utils.gpu import DeviceRequest, available_devices

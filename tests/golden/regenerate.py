@@ -30,14 +30,14 @@ def golden_path(model_name: str) -> Path:
 
 
 def golden_output(manager, model_name: str) -> np.ndarray:
-    from engine.processor import enhance_image_direct
+    from engine.jobs.image import enhance_image_direct
     return enhance_image_direct(golden_input(), model_name, 4, model_manager=manager, fp32=True, tile=0,
                                 auto_tile=False, gpu_id="cpu", save=False).image
 
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from engine.model_manager import ModelManager
+    from engine.models.manager import ModelManager
     with tempfile.TemporaryDirectory() as weights:
         manager = ModelManager(weights_dir=weights, allow_downloads=False)
         for name in BUNDLED_MODELS:

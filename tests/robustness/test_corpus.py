@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from engine.processor import enhance_image_direct
+from engine.jobs.image import enhance_image_direct
 from utils.errors import UserError
 
-from ..app_server import app_config_for, running_app
-from ..conftest import ROOT
-from .corpus import build_corpus
+from tests.app_server import app_config_for, running_app
+from tests.conftest import ROOT
+from tests.robustness.corpus import build_corpus
 
 MODEL = "realesr-animevideov3"
 LIMIT = "4000000"  # 4 MP: the over-limit case must trip it

@@ -8,12 +8,12 @@ from contextlib import contextmanager
 import pytest
 from PIL import Image
 
-from engine.processor import enhance_image_direct
+from engine.jobs.image import enhance_image_direct
 from engine.settings_manager import EnhanceSettings, SettingsManager
 from utils.errors import OutputError
 from utils.files import OutputWriteError
 
-from ..conftest import ROOT
+from tests.conftest import ROOT
 
 
 @contextmanager

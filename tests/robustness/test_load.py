@@ -9,7 +9,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from ..app_server import app_config_for, running_app
+from tests.app_server import app_config_for, running_app
 
 REQUESTS = 20
 MODEL = "realesr-animevideov3"

@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from ..app_server import app_config_for, running_app
-from ..conftest import ROOT
-from ..http_server import serve_files
+from tests.app_server import app_config_for, running_app
+from tests.conftest import ROOT
+from tests.http_server import serve_files
 
 
 class Exploit:

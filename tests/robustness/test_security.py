@@ -5,7 +5,7 @@ from PIL import Image
 from config import AppConfig
 from ui.app import exposure_warnings
 
-from ..app_server import app_config_for, running_app
+from tests.app_server import app_config_for, running_app
 
 pytestmark = pytest.mark.slow
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.history import History
+from engine.jobs.history import History
 
-from ..app_server import app_config_for, running_app
-from ..conftest import ROOT, TESTDATA
+from tests.app_server import app_config_for, running_app
+from tests.conftest import ROOT, TESTDATA
 
 pytestmark = pytest.mark.slow
 MODEL = "realesr-animevideov3"

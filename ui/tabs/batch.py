@@ -5,8 +5,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from engine.batch import check_batch_template, folder_inside, images_in, process_batch
-from engine.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS
+from engine.jobs.batch import check_batch_template, folder_inside, images_in, process_batch
+from engine.jobs.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS
 from ui.formatting import model_choices
 from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
 

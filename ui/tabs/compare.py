@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from engine.compare import DEFAULT_REGION_PX, compare_models, comparison_grid
+from engine.jobs.compare import DEFAULT_REGION_PX, compare_models, comparison_grid
 from ui.services import CancelToken, Services, progress_adapter, user_error
 from utils.images import read_image, to_pil_preview
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from engine.history import HEADERS
+from engine.jobs.history import HEADERS
 from engine.settings_manager import EnhanceSettings
 from ui.services import Services
 from ui.tabs.image import ImageControls, settings_to_values

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from engine.faces import FaceOptions
-from engine.processor import enhance_image_direct
-from engine.registry import FACE_RESTORERS
+from engine.faces.restore import FaceOptions
+from engine.jobs.image import enhance_image_direct
+from engine.models.registry import FACE_RESTORERS
 from engine.settings_manager import EnhanceSettings
 from ui.formatting import (FORMATS, PRECISIONS, model_choices, recommendation_markdown, result_size_markdown,
                            slider_pair)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from engine.video import CODECS, enhance_video_direct
+from engine.jobs.video import CODECS, enhance_video_direct
 from ui.formatting import model_choices
 from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
 from utils.validation import sanitize_filename

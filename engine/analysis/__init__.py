@@ -1,0 +1,1 @@
+"""Analysis: the measurements the enhancer turns into settings (content type, noise)."""

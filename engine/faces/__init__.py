@@ -1,0 +1,1 @@
+"""Faces: detection, alignment and restoration (GFPGAN and friends) pasted back."""

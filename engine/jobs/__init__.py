@@ -1,0 +1,1 @@
+"""Jobs: one image, one video, a batch, a cluster run, comparisons, history, naming, resume, control."""

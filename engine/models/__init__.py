@@ -1,0 +1,1 @@
+"""Models: the registry, weight files and the bundled pack, per-architecture profiles, loading and caching."""

@@ -1,0 +1,1 @@
+"""Pixels: forward passes, tiling, upscaling with borders and alpha, blending two models."""

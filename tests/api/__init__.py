@@ -1,0 +1,1 @@
+"""The named Gradio API through gradio_client against a running server."""

@@ -1,0 +1,1 @@
+"""A real Chromium driving the web UI."""

@@ -1,0 +1,163 @@
+"""The web UI in a real Chromium (Debian's package) driven by Playwright, against the real app."""
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.app_server import app_config_for, running_app
+from tests.conftest import ROOT, TESTDATA
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, weights_dir):
+    root = tmp_path_factory.mktemp("browser-app")
+    # a 100 MP output limit, so the double-pass warning shows on a small image
+    with running_app(app_config_for(root, weights_dir, REALESRGAN_MAX_OUTPUT_PIXELS="100000000")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url)
+    page.get_by_text("Real-ESRGAN Ultimate").first.wait_for()
+    yield page
+    context.close()
+
+
+def small_image(tmp_path) -> Path:
+    """A small real image: the labelled cartoon when the test data is present, else a photo crop."""
+    if (TESTDATA / "realesrgan/0014.jpg").is_file():
+        return TESTDATA / "realesrgan/0014.jpg"
+    from skimage import data
+    path = tmp_path / "cat.png"
+    Image.fromarray(data.chelsea()[80:170, 150:270]).save(path)
+    return path
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def upload(page, path: Path) -> None:
+    clear = page.locator("#image-upload button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.locator("#image-upload input[type=file]").set_input_files(str(path))
+
+
+def test_upload_accept_recommendations_enhance_and_download(page, tmp_path):
+    source = small_image(tmp_path)
+    upload(page, source)
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    page.locator("#apply-recommendations").click()
+    shot(page, "1-analysed")
+    page.locator("#enhance").click()
+    page.locator("#result-slider img").first.wait_for()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    shot(page, "2-enhanced")
+    with page.expect_download() as download_info:
+        page.locator("#result-file a").first.click()
+    saved = tmp_path / "downloaded"
+    download_info.value.save_as(saved)
+    width, height = Image.open(source).size
+    assert Image.open(saved).size == (width * 4, height * 4)
+    assert "Enhanced size" in page.locator("#metrics").inner_text()
+
+
+def test_compare_models_grid(page, tmp_path):
+    upload(page, small_image(tmp_path))
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    page.locator("#compare").get_by_text("Compare models on a region").click()
+    boxes = page.locator("#compare-models")
+    if boxes.get_by_label("RealESRGAN_x4plus", exact=True).is_checked():
+        boxes.get_by_label("RealESRGAN_x4plus", exact=True).uncheck()  # the slow one: not needed here
+    page.locator("#compare-run").click()
+    page.locator("#compare-grid img").first.wait_for()
+    page.locator("#compare-timings").get_by_text("realesr-animevideov3").wait_for()
+    page.locator("#compare").scroll_into_view_if_needed()
+    shot(page, "compare-grid")
+
+
+def test_blend_two_models_and_the_double_pass_warning(page, tmp_path):
+    source = small_image(tmp_path)
+    width, height = Image.open(source).size
+    upload(page, source)
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    page.locator("#blend").get_by_text("Blend two models, double pass").click()
+    set_number(page, "#image-outscale", 8)
+    page.locator("#double-pass input").check()
+    page.locator("#size-note").get_by_text("over the 100 MP output limit").wait_for()
+    assert "turn off the double pass" in page.locator("#size-note").inner_text()
+    shot(page, "double-pass-warning")
+    page.locator("#double-pass input").uncheck()
+    page.locator("#size-note").get_by_text(f"Result: {width * 8}x{height * 8}").wait_for()
+    set_number(page, "#image-outscale", 2)
+    page.locator("#blend-model input").click()
+    page.get_by_role("option").filter(has_text="RealESRGAN_x4plus_anime_6B").first.click()
+    set_number(page, "#blend-weight", 0.3)
+    page.locator("#enhance").click()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    assert "+ RealESRGAN_x4plus_anime_6B 30%" in page.locator("#status").inner_text()
+    page.locator("#blend").scroll_into_view_if_needed()
+    shot(page, "blend")
+
+
+def set_number(page, element: str, value: float) -> None:
+    box = page.locator(f"{element} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_every_tab_opens(page):
+    for tab, marker in [("Video", "#video-run"), ("Batch", "#batch-run"), ("History", "#history-table"), ("Presets", "#preset-apply"), ("System", "#models-table"),
+                        ("Image", "#enhance")]:
+        page.get_by_role("tab", name=tab).click()
+        page.locator(marker).wait_for(state="visible")
+        shot(page, f"tab-{tab.lower()}")
+    page.get_by_role("tab", name="System").click()
+    page.locator("#models-table [data-testid^='cell-']").filter(has_text="RealESRGAN_x4plus_anime_6B").first.wait_for()
+
+
+def test_save_apply_and_delete_a_preset(page):
+    page.get_by_role("tab", name="Presets").click()
+    page.locator("#preset-name textarea, #preset-name input").first.fill("Browser preset")
+    page.locator("#preset-save").click()
+    page.locator("#preset-status").get_by_text("Saved Browser preset").wait_for()
+    page.locator("#preset-apply").click()
+    page.locator("#enhance").wait_for(state="visible")  # the Image tab is shown again
+    page.get_by_role("tab", name="Presets").click()
+    page.locator("#preset-delete").click()
+    page.locator("#preset-status").get_by_text("Deleted Browser preset").wait_for()
+    shot(page, "presets")
+
+
+def test_bad_upload_shows_a_clear_error_and_the_page_keeps_working(page, tmp_path):
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not really a picture")
+    upload(page, fake)
+    page.get_by_text("is not an image we can read").first.wait_for()
+    shot(page, "bad-upload")
+    upload(page, small_image(tmp_path))
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()

@@ -1,0 +1,1 @@
+"""The engine on the real bundled models, small images."""

@@ -1,0 +1,1 @@
+"""Pure functions and small components: no model weights."""
