@@ -139,7 +139,7 @@ class AppConfig:
     DEFAULT_MODEL: str = _setting("RealESRGAN_x4plus", _text, "Model used when none is chosen")
     DEVICE: str = _setting("auto", _device, "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     FP32: bool = _setting(False, _bool, "Force full precision (slower; fp16 on CUDA and bf16 on CPUs that support it otherwise)")
-    TILE_PAD: int = _setting(16, _number(int, 0, 256), "Overlap in input pixels around each tile")
+    TILE_PAD: int | None = _setting(None, _number(int, 0, 256), "Overlap in input pixels around each tile; empty for each architecture's own (16 to 32)")
     GPU_MEMORY_RESERVE: float = _setting(0.1, _number(float, 0.0, 0.9), "Share of device memory kept free when sizing tiles")
     ENABLE_MEMORY_OPTIMIZATION: bool = _setting(True, _bool, "Clear the GPU cache after each job")
     MAX_CUSTOM_MODEL_MB: int = _setting(2048, _number(int, 1, 100000), "Largest custom model file accepted")
@@ -209,6 +209,15 @@ class AppConfig:
     @property
     def MAX_VIDEO_BYTES(self) -> int:
         return self.MAX_VIDEO_SIZE_MB * 1024 * 1024
+
+    @property
+    def engine(self):
+        """The slices of these settings that jobs read (`engine/job_config.py`)."""
+        from engine.job_config import JobConfig, Limits  # imported on use: the engine loads torch
+        limits = Limits(self.MAX_IMAGE_BYTES, self.MAX_IMAGE_PIXELS, self.MAX_OUTPUT_PIXELS, self.MAX_VIDEO_BYTES,
+                        self.MAX_VIDEO_SECONDS, self.MAX_VIDEO_FRAMES)
+        return JobConfig(limits, self.DEFAULT_MODEL, self.OUTPUT_DIR, self.TILE_PAD, self.GPU_MEMORY_RESERVE,
+                         self.ENABLE_MEMORY_OPTIMIZATION, self.ENABLE_FACE_ENHANCEMENT, self.ALLOW_DOWNLOADS)
 
 
 def documented_settings() -> list[tuple[str, Any, str]]:

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--keep-partial", action="store_true",
                        help="keep the result of a truncated or damaged file instead of refusing it (said so)")
     video.add_argument("-t", "--tile", type=int, default=0, help="tile size in pixels, 0 for automatic")
-    video.add_argument("--fp32", action="store_true", help="full precision (slower)")
+    video.add_argument("--fp32", dest="precision", action="store_const", const="fp32", help="full precision (slower)")
     video.add_argument("--suffix", default="out", help="output name suffix (default out)")
     add_device_flags(video)
 
@@ -90,10 +90,10 @@ def add_enhance_flags(parser: argparse.ArgumentParser) -> None:
                         help="realesr-general-x4v3 only: 0 keeps noise, 1 removes it (default 0.5)")
     parser.add_argument("-t", "--tile", type=int, default=0, help="tile size in pixels, 0 for automatic")
     parser.add_argument("--tile-pad", type=int, default=None, help="tile overlap in pixels (default per model)")
-    parser.add_argument("--fp32", action="store_true", help="full precision (slower)")
+    parser.add_argument("--fp32", dest="precision", action="store_const", const="fp32", help="full precision (slower)")
     parser.add_argument("--face-enhance", action="store_true", help="restore faces with GFPGAN")
     parser.add_argument("--alpha-upsampler", choices=("realesrgan", "bicubic"), default="realesrgan")
-    parser.add_argument("--ext", choices=("auto", "png", "jpg", "webp"), default="auto",
+    parser.add_argument("--ext", dest="output_format", choices=("auto", "png", "jpg", "webp"), default="auto",
                         help="output format; auto keeps the input's (png for alpha or 16-bit)")
     parser.add_argument("--quality", type=int, default=95, help="jpg/webp quality, 1 to 100")
     parser.add_argument("--suffix", default="out", help="output name suffix (default out)")

@@ -11,11 +11,12 @@ import threading
 from pathlib import Path
 
 from config import AppConfig
-from engine.models.manager import ModelManager
+from engine.jobs.image import enhance_image_direct
 from engine.jobs.naming import distinct_stems
-from engine.jobs.image import describe_error, enhance_image_direct
+from engine.models.manager import ModelManager
 from engine.models.weights import download, expected_sha256, sha256_of
-from utils.errors import Cancelled, UserError
+from engine.request import EnhanceRequest
+from utils.errors import Cancelled, UserError, describe_error
 from utils.gpu import device_request
 from utils.images import ACCEPTED_EXTENSIONS
 from utils.metrics import format_bytes
@@ -83,13 +84,17 @@ class TileBar:
         self.bar.close()
 
 
-def enhance_options(args: argparse.Namespace, config: AppConfig) -> dict:
-    """The upscale flags as keyword arguments of enhance_image_direct / process_batch."""
-    return dict(tile=args.tile, auto_tile=True, tile_pad=args.tile_pad, fp32=args.fp32 or config.FP32,
-                face_enhance=args.face_enhance, denoise_strength=args.denoise_strength,
-                alpha_upsampler=args.alpha_upsampler, output_format=args.ext, quality=args.quality,
-                gpu_id=device_request(args.device, args.gpu_id), strip_metadata=args.strip_metadata,
-                blend_model=args.blend_model, blend_weight=args.blend_weight, double_pass=args.double_pass)
+def request_of(args: argparse.Namespace, base: EnhanceRequest, **settings) -> EnhanceRequest:
+    """The job's request: each flag whose destination is an `EnhanceRequest` field (a new setting's
+    flag needs nothing else), and `settings`, over `base`."""
+    given = {name: value for name, value in vars(args).items()
+             if name in EnhanceRequest.__dataclass_fields__ and value is not None}
+    return EnhanceRequest.from_dict({**given, "device": device_request(args.device, args.gpu_id), **settings},
+                                    base=base)
+
+
+def image_base(config: AppConfig) -> EnhanceRequest:
+    return EnhanceRequest(model=config.DEFAULT_MODEL, precision="fp32" if config.FP32 else "auto")
 
 
 def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
@@ -102,10 +107,9 @@ def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
     for path in paths:
         bar = TileBar(path.name)
         try:
-            result = enhance_image_direct(
-                path, args.model or config.DEFAULT_MODEL, args.outscale, model_manager=manager, config=config,
-                output_dir=output_dir, output_name=stems[path], suffix=args.suffix, on_progress=bar, history=history,
-                **enhance_options(args, config))
+            result = enhance_image_direct(path, request=request_of(args, image_base(config)), model_manager=manager,
+                                          config=config.engine, output_dir=output_dir, output_name=stems[path],
+                                          on_progress=bar, history=history)
         except (UserError, RuntimeError, MemoryError, OSError) as error:
             bar.close()
             failures += 1
@@ -135,11 +139,11 @@ def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
         items.n = done
         items.set_postfix_str(name)
     template = KEEP_NAME_TEMPLATE if args.keep_name else args.name_template
-    common = dict(output_dir=args.output or config.OUTPUT_DIR, model_name=args.model or config.DEFAULT_MODEL,
-                  outscale=args.outscale, suffix=args.suffix, resume=args.resume, on_item=on_item, config=config,
-                  history=history_for(config), name_template=template, overwrite=not args.no_overwrite,
-                  input_root=args.input_dir if args.recursive else None, **enhance_options(args, config))
     try:
+        request = request_of(args, image_base(config), name_template=template or "", overwrite=not args.no_overwrite)
+        common = dict(output_dir=args.output or config.OUTPUT_DIR, request=request, resume=args.resume,
+                      on_item=on_item, config=config.engine, history=history_for(config),
+                      input_root=args.input_dir if args.recursive else None)
         if args.ray:
             from engine.jobs.cluster import process_batch_ray
             result = process_batch_ray(inputs, address=args.ray, weights_dir=config.WEIGHTS_DIR, **common)
@@ -249,16 +253,15 @@ def signals_raise_interrupted():
 
 
 def cmd_video(args: argparse.Namespace, config: AppConfig) -> int:
-    from engine.jobs.video import enhance_video_direct
+    from engine.jobs.video import enhance_video_direct, video_defaults
     bar = TileBar(Path(args.input).name, "frames")
     try:
         with signals_raise_interrupted():
-            result = enhance_video_direct(
-                args.input, args.model, args.outscale, model_manager=manager_for(config), config=config,
-                output_dir=args.output or config.OUTPUT_DIR, suffix=args.suffix, codec=args.codec, crf=args.crf,
-                max_seconds=args.max_seconds, tile=args.tile, fp32=args.fp32 or config.FP32,
-                face_enhance=args.face_enhance, gpu_id=device_request(args.device, args.gpu_id), on_progress=bar,
-                history=history_for(config), keep_partial=args.keep_partial)
+            request = request_of(args, video_defaults(config.engine).with_changes(
+                precision="fp32" if config.FP32 else "auto"))
+            result = enhance_video_direct(args.input, request=request, model_manager=manager_for(config),
+                                          config=config.engine, output_dir=args.output or config.OUTPUT_DIR,
+                                          on_progress=bar, history=history_for(config), keep_partial=args.keep_partial)
     except Interrupted as error:
         bar.close()
         fail(str(error))

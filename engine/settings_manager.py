@@ -6,17 +6,16 @@ newer file never breaks start-up. Built-in presets cannot be deleted or overwrit
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.request import EnhanceRequest
 from utils.errors import InvalidInput
 from utils.files import OutputWriteError, write_text_atomic
 
@@ -25,44 +24,7 @@ SETTINGS_VERSION = 1
 MAX_PRESET_NAME = 60
 
 
-@dataclass(frozen=True)
-class EnhanceSettings:
-    """What the Image tab's controls hold; also the body of a preset."""
-    model: str = "RealESRGAN_x4plus"
-    outscale: float = 4.0
-    tile: int = 0  # 0: automatic
-    fp32: bool = False
-    face_enhance: bool = False
-    face_restorer: str = "GFPGANv1.4"
-    face_fidelity: float = 0.0
-    denoise_strength: float = 0.5
-    alpha_upsampler: str = "realesrgan"
-    output_format: str = "auto"
-    quality: int = 95
-    strip_metadata: bool = False
-    blend_model: str = ""  # "": no second model
-    blend_weight: float = 0.5
-    double_pass: bool = False
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "settings",
-                  base: "EnhanceSettings | None" = None) -> "EnhanceSettings":
-        """Known keys over `base` (default: the class defaults); bad values keep the base's."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        values = {}
-        for key, value in data.items():
-            if key not in known:
-                log.info("%s: ignoring unknown key %r", where, key)
-                continue
-            default = known[key].default
-            try:
-                values[key] = type(default)(value) if not isinstance(default, bool) else bool(value)
-            except (TypeError, ValueError):
-                log.warning("%s: %r has an invalid value %r; using the default", where, key, value)
-        return dataclasses.replace(base or cls(), **values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+EnhanceSettings = EnhanceRequest  # the seed's name: the last used settings and each preset are one request
 
 
 BUILTIN_PRESETS: dict[str, EnhanceSettings] = {
@@ -132,7 +94,8 @@ class SettingsManager:
     def load_settings(self) -> EnhanceSettings:
         with self._lock:
             data = self._read(self.settings_file)
-        return EnhanceSettings.from_dict(data.get("settings", {}), str(self.settings_file), self.defaults)
+        return EnhanceSettings.from_dict(data.get("settings", {}), base=self.defaults,
+                                         lenient_where=str(self.settings_file))
 
     def save_settings(self, settings: EnhanceSettings) -> None:
         with self._lock:
@@ -147,7 +110,7 @@ class SettingsManager:
         for name, body in user.items():
             if name in BUILTIN_PRESETS or not isinstance(body, dict):
                 continue
-            presets[name] = EnhanceSettings.from_dict(body, f"preset {name!r}")
+            presets[name] = EnhanceSettings.from_dict(body, lenient_where=f"preset {name!r}")
         return presets
 
     def preset_names(self) -> list[str]:

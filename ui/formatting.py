@@ -76,3 +76,14 @@ def result_size_markdown(size: list[int] | None, outscale: float, double_pass: b
         return f"⚠️ **{warning}**"
     width, height = final_size(size[0], size[1], float(outscale), bool(double_pass))
     return f"Result: {width}x{height} ({width * height / 1e6:.1f} MP)."
+
+
+METRIC_LABELS = {"original_size": "Original size", "enhanced_size": "Enhanced size", "scale_factor": "Scale",
+                 "original_filesize": "Original file", "enhanced_filesize": "Enhanced file",
+                 "size_change": "File size change", "time": "Time", "device": "Device", "precision": "Precision",
+                 "model": "Model", "tiles": "Tiles", "faces": "Faces restored"}
+
+
+def metrics_rows(metrics: dict[str, str]) -> list[list[str]]:
+    """A result's metrics as (label, value) rows for a table."""
+    return [[METRIC_LABELS.get(key, key), value] for key, value in metrics.items()]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import inspect
 import logging
 import threading
 from collections.abc import Callable
@@ -12,14 +13,13 @@ from typing import ContextManager
 import gradio as gr
 
 from config import AppConfig
+from engine.intelligent_enhancer import IntelligentEnhancer
 from engine.jobs.history import History, OwnedHistory
 from engine.jobs.job_control import JobControl
-from engine.intelligent_enhancer import IntelligentEnhancer
-from engine.models.manager import ModelManager
 from engine.jobs.job_folders import job_folder
-from engine.jobs.image import describe_error
+from engine.models.manager import ModelManager
 from engine.settings_manager import EnhanceSettings, SettingsManager
-from utils.errors import UserError, WeightsMissing
+from utils.errors import UserError, WeightsMissing, describe_error
 from utils.gpu import DeviceRequest, available_devices
 from utils.progress import ProgressEstimate
 
@@ -40,7 +40,8 @@ class Services:
         # The web UI downloads weights only from the System tab's button, never as a side effect.
         manager = ModelManager.from_config(config, downloads_on_demand=False)
         settings = SettingsManager(config.SETTINGS_FILE, config.PRESETS_FILE, config.BACKUP_DIR,
-                                   defaults=EnhanceSettings(model=config.DEFAULT_MODEL, fp32=config.FP32))
+                                   defaults=EnhanceSettings(model=config.DEFAULT_MODEL,
+                                                            precision="fp32" if config.FP32 else "auto"))
         return cls(config, manager, settings,
                    IntelligentEnhancer(manager, max_output_pixels=config.MAX_OUTPUT_PIXELS,
                                        memory_reserve=config.GPU_MEMORY_RESERVE),
@@ -136,3 +137,22 @@ def device_dropdown(services: Services, elem_id: str) -> gr.Dropdown:
 def device_of(value: str | None) -> DeviceRequest:
     """The engine's `gpu_id` for the dropdown's value (None: the configured device)."""
     return None if value in (None, "", DEFAULT_DEVICE) else value
+
+
+def field_handler(name: str, before: list[str], fields: list[str], after: list[str], body):
+    """A Gradio handler whose parameters are `before`, the request `fields`, `after`, then the
+    request and progress: Gradio names a named API's parameters after them (so a script calls
+    `/enhance_image` with `outscale=2`, as the CLI takes `--outscale 2`) and injects the last two.
+    `body` gets every argument in one dict."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [inspect.Parameter(n, kind) for n in (*before, *fields, *after)]
+    parameters += [inspect.Parameter("request", kind, annotation=gr.Request),
+                   inspect.Parameter("progress", kind, default=gr.Progress())]
+    signature = inspect.Signature(parameters)
+
+    def handler(*args, **kwargs):
+        return body(signature.bind(*args, **kwargs).arguments)
+    handler.__signature__ = signature  # type: ignore[attr-defined]
+    handler.__annotations__ = {"request": gr.Request}
+    handler.__name__ = handler.__qualname__ = name
+    return handler

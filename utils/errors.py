@@ -5,6 +5,10 @@ go to the log only.
 """
 from __future__ import annotations
 
+import logging
+
+from utils.files import OutputWriteError
+
 
 class UserError(Exception):
     """Base: `str(error)` is one clear sentence saying what happened and what to do."""
@@ -45,3 +49,13 @@ class Cancelled(UserError):
 
 class OutputError(UserError):
     """The output could not be written (disk full, read-only folder, no permission)."""
+
+
+def describe_error(error: BaseException) -> str:
+    """The one sentence a user reads for any failure (tracebacks go to the log)."""
+    if isinstance(error, (UserError, OutputWriteError)):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "The computer ran out of memory; use a smaller image, outscale or tile size."
+    logging.getLogger(__name__).exception("unexpected error", exc_info=error)
+    return f"Unexpected error ({type(error).__name__}); see the log file for details."

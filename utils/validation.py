@@ -60,8 +60,9 @@ def validate_pil_image(image: Any, max_pixels: int | None = None) -> Result:
     return True, ""
 
 
-def validate_video_file(path: str | Path, config: Any = None) -> Result:
-    """Cheap checks (exists, size, extension, container signature); decoding is probed elsewhere."""
+def validate_video_file(path: str | Path, config: Any = None, *, max_bytes: int | None = None) -> Result:
+    """Cheap checks (exists, size, extension, container signature); decoding is probed elsewhere.
+    The size limit is `max_bytes` when given, else the seed's `config.MAX_VIDEO_SIZE_MB`."""
     path = Path(path)
     if not path.is_file():
         return False, f"{path.name}: file not found."
@@ -70,9 +71,9 @@ def validate_video_file(path: str | Path, config: Any = None) -> Result:
     size = path.stat().st_size
     if size == 0:
         return False, f"{path.name} is empty (0 bytes)."
-    max_mb = _limit(config, "MAX_VIDEO_SIZE_MB", 1000)
+    max_mb = max_bytes / 2**20 if max_bytes is not None else _limit(config, "MAX_VIDEO_SIZE_MB", 1000)
     if max_mb and size > max_mb * 1024 * 1024:
-        return False, f"{path.name} is {size / 2**20:.0f} MB, over the {max_mb} MB limit."
+        return False, f"{path.name} is {size / 2**20:.0f} MB, over the {max_mb:g} MB limit."
     with path.open("rb") as handle:
         head = handle.read(64)
     known = (head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide") or head.startswith(b"\x1a\x45\xdf\xa3")

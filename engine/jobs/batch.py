@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.pixels.inference import CancelCheck
+from engine.job_config import job_config
+from engine.jobs.image import enhance_image_direct, image_defaults
 from engine.jobs.job_control import ClientGone, TimeLimitExceeded
 from engine.jobs.naming import check_template, distinct_stems, template_parts
-from engine.jobs.image import describe_error, enhance_image_direct, image_job_settings
 from engine.jobs.resume import add_to_manifest, find_in_manifest, settings_key
-from utils.errors import Cancelled, InvalidInput, UserError
+from engine.pixels.inference import CancelCheck
+from engine.request import EnhanceRequest
+from utils.errors import Cancelled, InvalidInput, UserError, describe_error
 from utils.files import atomic_path, file_sha256
 from utils.images import ACCEPTED_EXTENSIONS
 
@@ -101,10 +103,10 @@ class BatchPlan:
     history: Any = None
 
     @classmethod
-    def make(cls, inputs: list[Path], output_dir: Path, input_root: str | Path | None, model_name: str | None,
-             outscale: float, options: dict[str, Any], history=None) -> "BatchPlan":
-        if options.get("name_template"):
-            check_batch_template(options["name_template"])
+    def make(cls, inputs: list[Path], output_dir: Path, input_root: str | Path | None, request: EnhanceRequest,
+             history=None) -> "BatchPlan":
+        if request.name_template:
+            check_batch_template(request.name_template)
         root = Path(input_root) if input_root else None
         by_folder: dict[Path, list[Path]] = {}
         for source in inputs:
@@ -112,7 +114,7 @@ class BatchPlan:
         stems: dict[Path, str] = {}
         for group in by_folder.values():
             stems.update(distinct_stems(group))
-        key = settings_key(image_job_settings(model_name, outscale, options))
+        key = settings_key(request.to_dict())
         return cls(Path(output_dir), root, key, stems, history)
 
     def target(self, source: Path) -> Path:
@@ -145,13 +147,21 @@ def check_batch_template(template: str) -> str:
     return template
 
 
+def batch_request(config: Any, request: EnhanceRequest | None, model_name: str | None, outscale: float | None,
+                  settings: dict[str, Any]) -> EnhanceRequest:
+    """A batch's one request: `settings` (the seed's keywords allowed) over `request` or the defaults."""
+    given = {k: v for k, v in (("model", model_name), ("outscale", outscale)) if v is not None}
+    return EnhanceRequest.from_dict({**given, **settings}, base=request or image_defaults(job_config(config)))
+
+
 def process_batch(inputs: list[Path], *, model_manager, config: Any = None, output_dir: str | Path,
-                  model_name: str | None = None, outscale: float = 4, suffix: str = "out", resume: bool = False,
-                  make_zip: bool = False, on_item: ItemProgress | None = None,
+                  request: EnhanceRequest | None = None, model_name: str | None = None, outscale: float | None = None,
+                  resume: bool = False, make_zip: bool = False, on_item: ItemProgress | None = None,
                   on_progress: Callable[[int, int, str], None] | None = None,
                   should_cancel: CancelCheck | None = None, history=None, input_root: str | Path | None = None,
-                  **enhance_options: Any) -> BatchResult:
-    """Enhance each input with the same settings; failures are recorded and the batch goes on.
+                  **settings: Any) -> BatchResult:
+    """Enhance each input with one request (`request`, with `model_name`, `outscale` and any
+    settings given as keywords over it); failures are recorded and the batch goes on.
     With `resume`, items that these settings already made from the same input *content* are
     skipped (see `BatchPlan.done_before`). Cancelling stops between items (the current item's
     output is never half-written); so do the job's time limit and a vanished client, whose reason
@@ -160,9 +170,9 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
     share a name get distinct ones (`pic.png`, `pic.gif` -> `pic-png_out.png`, `pic-gif_out.png`)."""
     output_dir = Path(output_dir)
     batch_id = new_batch_id()
-    model_name = model_name or getattr(config, "DEFAULT_MODEL", None)
+    request = batch_request(config, request, model_name, outscale, settings)
     inputs = [Path(source) for source in inputs]
-    plan = BatchPlan.make(inputs, output_dir, input_root, model_name, outscale, enhance_options, history)
+    plan = BatchPlan.make(inputs, output_dir, input_root, request, history)
     items: list[BatchItem] = []
     stopped = ""
     total = len(inputs)
@@ -178,10 +188,10 @@ def process_batch(inputs: list[Path], *, model_manager, config: Any = None, outp
             if done is not None:
                 items.append(BatchItem(source, "skipped", done))
                 continue
-            result = enhance_image_direct(source, model_name, outscale, model_manager=model_manager, config=config,
+            result = enhance_image_direct(source, request=request, model_manager=model_manager, config=config,
                                           output_dir=plan.target(source), output_name=plan.stems[source],
-                                          suffix=suffix, on_progress=on_progress, should_cancel=should_cancel,
-                                          history=history, batch_id=batch_id, **enhance_options)
+                                          on_progress=on_progress, should_cancel=should_cancel,
+                                          history=history, batch_id=batch_id)
             plan.note(source, digest, result.output_path)
             items.append(BatchItem(source, "ok", result.output_path, seconds=time.perf_counter() - started))
         except (TimeLimitExceeded, ClientGone) as error:  # the whole job stops; what is done stays listed

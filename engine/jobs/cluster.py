@@ -9,36 +9,36 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.jobs.batch import BatchItem, BatchPlan, BatchResult, new_batch_id, write_zip
+from engine.job_config import job_config
+from engine.jobs.batch import BatchItem, BatchPlan, BatchResult, batch_request, new_batch_id, write_zip
 from engine.pixels.inference import CancelCheck
-from engine.jobs.image import image_job_settings
+from engine.request import EnhanceRequest
 from utils.errors import InvalidInput
 from utils.files import file_sha256
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class EnhanceWorker:
     """A Ray actor: its own ModelManager, so each worker loads the model once."""
 
-    def __init__(self, weights_dir: str, device: str, threads: int, config: Any):
+    def __init__(self, weights_dir: str, device: str, threads: int, config: Any):  # a JobConfig
         import torch
 
         from engine.models.manager import ModelManager
         torch.set_num_threads(max(1, threads))
         self.config = config
         self.manager = ModelManager(weights_dir=weights_dir, device=device,
-                                    allow_downloads=getattr(config, "ALLOW_DOWNLOADS", False))
+                                    allow_downloads=config.allow_downloads)
 
-    def enhance(self, source: str, model_name: str, outscale: float, output_dir: str, suffix: str,
-                options: dict) -> dict:
-        from engine.jobs.image import describe_error, enhance_image_direct
-        from utils.errors import UserError
+    def enhance(self, source: str, request: dict, output_dir: str, output_name: str) -> dict:
+        from engine.jobs.image import enhance_image_direct
+        from utils.errors import UserError, describe_error
         started = time.time()
         try:
-            result = enhance_image_direct(source, model_name, outscale, model_manager=self.manager, config=self.config,
-                                          output_dir=output_dir, suffix=suffix, **options)
+            result = enhance_image_direct(source, request=EnhanceRequest.from_dict(request), model_manager=self.manager,
+                                          config=self.config, output_dir=output_dir, output_name=output_name)
             return {"status": "ok", "output_path": str(result.output_path), "error": "", "started": started,
                     "finished": time.time(), "device": result.metrics.get("device")}
         except (UserError, RuntimeError, MemoryError, OSError) as error:
@@ -61,10 +61,14 @@ def connect(address: str | None) -> Any:
 
 
 def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights_dir: str | Path,
-                      output_dir: str | Path, model_name: str, outscale: float = 4, suffix: str = "out",
-                      config: Any = None, resume: bool = False, make_zip: bool = False, history=None,
-                      on_item=None, should_cancel: CancelCheck | None = None, workers: int | None = None,
-                      input_root: str | Path | None = None, **options: Any) -> BatchResult:
+                      output_dir: str | Path, request: EnhanceRequest | None = None, model_name: str | None = None,
+                      outscale: float | None = None, config: Any = None, resume: bool = False,
+                      make_zip: bool = False, history=None, on_item=None, should_cancel: CancelCheck | None = None,
+                      workers: int | None = None, input_root: str | Path | None = None,
+                      **settings: Any) -> BatchResult:
+    """`process_batch` over Ray workers: the same request, outputs, resume and history rows."""
+    request = batch_request(config, request, model_name, outscale, settings)
+    config = job_config(config)
     ray = connect(address)
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
@@ -78,8 +82,8 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
     items: dict[int, BatchItem] = {}
     pending: dict[Any, tuple[int, Path, Any]] = {}
     inputs = [Path(p) for p in inputs]
-    plan = BatchPlan.make(inputs, output_dir, input_root, model_name, outscale, options, history)
-    settings = image_job_settings(model_name, outscale, options)
+    plan = BatchPlan.make(inputs, output_dir, input_root, request, history)
+    recorded = request.to_dict()
     digests: dict[Path, str | None] = {}
     queue = list(enumerate(inputs))
     log.info("ray batch: %d items over %d worker(s) (%d GPU(s))", len(inputs), count, gpus)
@@ -92,8 +96,7 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
             if done is not None:
                 items[index] = BatchItem(source, "skipped", done)
                 continue
-            ref = worker.enhance.remote(str(source), model_name, outscale, str(plan.target(source)), suffix,
-                                        {**options, "output_name": plan.stems[source]})
+            ref = worker.enhance.remote(str(source), recorded, str(plan.target(source)), plan.stems[source])
             pending[ref] = (index, source, worker)
             return True
         return False
@@ -113,8 +116,8 @@ def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights
                                  outcome["finished"] - outcome["started"])
         plan.note(source, digests[source], output if outcome["status"] == "ok" else None)
         if history is not None:
-            history.record(kind="batch-item", input_path=source, settings=settings, settings_key=plan.key,
-                           model=model_name, device=outcome["device"], started_at=outcome["started"],
+            history.record(kind="batch-item", input_path=source, settings=recorded, settings_key=plan.key,
+                           model=request.model, device=outcome["device"], started_at=outcome["started"],
                            finished_at=outcome["finished"], status=outcome["status"], output_path=output,
                            error=outcome["error"] or None, batch_id=batch_id)
         if on_item:

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST_NAME = ".realesrgan-done.jsonl"
 # Settings that change where a result goes or which device makes it, not what it looks like.
-NOT_IN_KEY = frozenset({"name_template", "overwrite", "gpu_id", "tile", "auto_tile", "tile_pad"})
+NOT_IN_KEY = frozenset({"name_template", "suffix", "overwrite", "device", "tile", "auto_tile", "tile_pad"})
 
 
 def settings_key(settings: dict[str, Any]) -> str:

@@ -22,7 +22,10 @@ import av
 from engine.pixels.blend import intermediate_limit_message
 from engine.pixels.inference import CancelCheck, DeviceOutOfMemory
 from engine.models.manager import ModelManager
-from engine.jobs.image import prepare_faces, recorded, tile_setting
+from engine.job_config import JobConfig, Limits
+from engine.jobs.entry import job_entry
+from engine.jobs.image import pad_px, prepare_faces, tile_setting
+from engine.request import EnhanceRequest
 from engine.pixels.upscale import (UpscaleOptions, bytes_per_input_pixel, check_outscale, choose_tile, default_pad_px,
                             edge_px_for, upscale_pixels)
 from engine.jobs.video_format import PicturePlan, output_aspect, plan_pictures
@@ -38,6 +41,7 @@ from utils.video_probe import VideoInfo, probe_video
 log = logging.getLogger(__name__)
 
 Codec = Literal["h264", "h265", "vp9", "av1"]
+VIDEO_MODEL = "realesr-animevideov3"  # the default: made for video, fast
 CODECS: dict[str, tuple[str, str, str]] = {  # name: (encoder, container format, extension)
     "h264": ("libx264", "mp4", "mp4"),
     "h265": ("libx265", "mp4", "mp4"),
@@ -84,14 +88,14 @@ def even(value: float) -> int:
     return max(2, int(round(value / 2)) * 2)
 
 
-def check_limits(path: Path, info: VideoInfo, config: Any, max_seconds: float | None) -> None:
+def check_limits(path: Path, info: VideoInfo, limits: Limits, max_seconds: float | None) -> None:
     """Refuse what the container says is too long. What it does not say is counted while decoding."""
     duration = info.duration_s or 0
-    limit_s = getattr(config, "MAX_VIDEO_SECONDS", None)
+    limit_s = limits.max_video_seconds
     if limit_s and duration > limit_s and not (max_seconds and max_seconds <= limit_s):
         raise InvalidInput(f"{path.name} lasts {duration:.0f} s, over the {limit_s:.0f} s limit; use a preview "
                            "(max seconds) or raise REALESRGAN_MAX_VIDEO_SECONDS.")
-    limit_frames = getattr(config, "MAX_VIDEO_FRAMES", None)
+    limit_frames = limits.max_video_frames
     frames = info.estimated_frames
     if max_seconds:
         frames = min(frames or 10**12, int(max_seconds * float(info.fps)) + 1)
@@ -100,16 +104,16 @@ def check_limits(path: Path, info: VideoInfo, config: Any, max_seconds: float | 
                            "preview (max seconds) or raise REALESRGAN_MAX_VIDEO_FRAMES.")
 
 
-def check_frame_size(path: Path, info: VideoInfo, config: Any, model_scale: int, out_w: int, out_h: int,
+def check_frame_size(path: Path, info: VideoInfo, limits: Limits, model_scale: int, out_w: int, out_h: int,
                      border_px: int = 0) -> None:
     """The image pixel limit applies to each frame; the output limit to the result and to the
     model's own (e.g. x4) intermediate with its mirrored border, before any model work."""
     pixels = info.width * info.height
-    limit = getattr(config, "MAX_IMAGE_PIXELS", None)
+    limit = limits.max_image_pixels
     if limit and pixels > limit:
         raise InvalidInput(f"{path.name}'s frames are {info.width}x{info.height} ({pixels / 1e6:.1f} MP), over the "
                            f"{limit / 1e6:.1f} MP image limit; downscale it or raise REALESRGAN_MAX_IMAGE_PIXELS.")
-    limit = getattr(config, "MAX_OUTPUT_PIXELS", None)
+    limit = limits.max_output_pixels
     if limit and out_w * out_h > limit:
         raise InvalidInput(f"{path.name}: each frame would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP), over "
                            f"the {limit / 1e6:.0f} MP output limit; lower the outscale or use a smaller video.")
@@ -127,16 +131,19 @@ def check_disk(output_dir: Path, frames: int, width: int, height: int) -> None:
                           f"{free / 2**30:.1f} GB free; free some space or use a preview.")
 
 
-@recorded("video")
-def enhance_video_direct(input_path: str | Path, model_name: str | None = None, scale: float = 2, *,
-                         model_manager: ModelManager, config: Any = None, output_dir: str | Path | None = None,
-                         output_name: str | None = None, suffix: str = "out", codec: str = "h264",
-                         crf: int | None = None, max_seconds: float | None = None, tile: int = 0,
-                         fp32: bool = False, face_enhance: bool = False, face_options: Any = None,
-                         gpu_id: DeviceRequest = None, on_progress: Callable[[int, int, str], None] | None = None,
+def video_defaults(config: JobConfig) -> EnhanceRequest:
+    return EnhanceRequest(model=VIDEO_MODEL, outscale=2)
+
+
+@job_entry("video", video_defaults)
+def enhance_video_direct(input_path: str | Path, request: EnhanceRequest, *, model_manager: ModelManager,
+                         config: JobConfig, output_dir: str | Path | None = None, output_name: str | None = None,
+                         on_progress: Callable[[int, int, str], None] | None = None,
                          should_cancel: CancelCheck | None = None, frame_batch: int | None = None,
                          keep_partial: bool = False) -> VideoResult:
-    """Upscale every frame of a video (or its first `max_seconds`, counted from its first
+    """Upscale every frame of a video as `request` says (its model, outscale, tile, precision,
+    device, faces, codec, crf and `max_seconds`; called the seed's way too, see `engine/jobs/entry.py`),
+    or its first `max_seconds`, counted from its first
     timestamp), keeping timestamps, rotation, aspect, colour, depth where the codec allows, audio and
     subtitles. Raises a `UserError` subclass for anything the user can fix; no output is left behind
     on failure or cancellation. A source that ends early is refused, or kept (and said so) with
@@ -144,26 +151,19 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
     device memory when a whole frame fits, on GPUs; 1 on the CPU)."""
     started = time.perf_counter()
     path = Path(input_path)
-    codec = (codec or "h264").lower()
-    if codec not in CODECS:
-        raise InvalidInput(f"Codec {codec!r} is not supported; use h264, h265, vp9 or av1.")
-    crf = DEFAULT_CRF[codec] if crf is None else int(crf)
-    if not 0 <= crf <= 63:
-        raise InvalidInput(f"CRF {crf} is out of range; use 0 (best) to 51 (H.264/H.265) or 63 (VP9/AV1).")
-    if max_seconds is not None and max_seconds <= 0:
-        raise InvalidInput("The preview length must be a positive number of seconds.")
-    outscale = check_outscale(float(scale))
-    ok, message = validate_video_file(path, config)
+    codec = request.codec.lower()
+    crf = DEFAULT_CRF[codec] if request.crf is None else request.crf
+    max_seconds, outscale, gpu_id, limits = request.max_seconds, request.outscale, request.device, config.limits
+    ok, message = validate_video_file(path, max_bytes=limits.max_video_bytes)
     if not ok:
         raise InvalidInput(message)
     info = probe_video(path)
-    check_limits(path, info, config, max_seconds)
+    check_limits(path, info, limits, max_seconds)
     out_w, out_h = even(info.width * outscale), even(info.height * outscale)
-    model_name = model_name or getattr(config, "DEFAULT_MODEL", "realesr-animevideov3")
-    spec = model_manager.models.get(model_name)  # custom models' scale is known once loaded (checked again)
-    check_frame_size(path, info, config, spec.scale if spec and spec.scale else 1, out_w, out_h)
-    face_opts = prepare_faces(face_enhance, face_options, model_manager, config)
-    output_dir = Path(output_dir or getattr(config, "OUTPUT_DIR", "outputs"))
+    spec = model_manager.models.get(request.model)  # custom models' scale is known once loaded (checked again)
+    check_frame_size(path, info, limits, spec.scale if spec and spec.scale else 1, out_w, out_h)
+    face_opts = prepare_faces(request, model_manager, config)
+    output_dir = Path(output_dir or config.output_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -172,19 +172,17 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
         info.estimated_frames or 10**9, int(max_seconds * float(info.fps)) + 1)
     check_disk(output_dir, expected, out_w, out_h)
 
-    model = model_manager.load_model(model_name, gpu_id, fp32)
-    options = UpscaleOptions(outscale=outscale, tile_px=tile_setting(tile, True),
-                             pad_px=default_pad_px(model.architecture),
-                             memory_reserve=getattr(config, "GPU_MEMORY_RESERVE", 0.1))
-    check_frame_size(path, info, config, model.scale, out_w, out_h, edge_px_for(options))
+    model = model_manager.load_model(request.model, gpu_id, request.fp32)
+    options = UpscaleOptions(outscale=outscale, tile_px=tile_setting(request), pad_px=pad_px(request, config, model),
+                             memory_reserve=config.memory_reserve)
+    check_frame_size(path, info, limits, model.scale, out_w, out_h, edge_px_for(options))
     encoder, container_format, extension = CODECS[codec]
     plan = plan_pictures(info, encoder)
     stem = sanitize_filename(output_name or path.stem)
-    final = output_dir / f"{stem}_{sanitize_filename(suffix, 'out')}.{extension}"
+    final = output_dir / f"{stem}_{sanitize_filename(request.suffix, 'out')}.{extension}"
     partial = output_dir / f".{final.name}.{secrets.token_hex(4)}.part"  # two jobs never share it
     batch_size = frame_batch or frames_per_batch(model, info.height, info.width, options)
-    limits = ReadLimits(getattr(config, "MAX_VIDEO_FRAMES", None), getattr(config, "MAX_VIDEO_SECONDS", None),
-                        max_seconds)
+    read_limits = ReadLimits(limits.max_video_frames, limits.max_video_seconds, max_seconds)
     clock = StageClock()
     notes = list(plan.notes)
     try:
@@ -197,7 +195,7 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
             notes += streams.notes
             muxer = Muxer(out)
             reader = SourceReader(path.name, inp, vin, streams, muxer, Cut(info.start_s, max_seconds), plan,
-                                  limits, keep_partial, clock)
+                                  read_limits, keep_partial, clock)
 
             decode_times = DecodeTimes(max_delay_ticks=int(64 / (max(float(info.fps or 0), 1.0)
                                                                  * float(vin.time_base))) + 1)
@@ -240,7 +238,7 @@ def enhance_video_direct(input_path: str | Path, model_name: str | None = None, 
             raise OutputError(describe_os_error(final, error)) from None
         raise
     finally:
-        if getattr(config, "ENABLE_MEMORY_OPTIMIZATION", True) and model.device.type != "cpu":
+        if config.clear_device_cache and model.device.type != "cpu":
             GPUDetector.clear_gpu_cache(model.device.index)
     seconds = time.perf_counter() - started
     log.info("video %s: %d frames in %.1f s (busy: decode %.1f, upscale %.1f, encode %.1f)", path.name,

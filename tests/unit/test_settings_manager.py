@@ -108,9 +108,10 @@ def test_presets_keep_blend_double_pass_and_metadata_choices(settings):
 
 
 def test_image_controls_round_trip_and_a_vanished_second_model():
-    from ui.tabs.image import NO_SECOND_MODEL, settings_to_values, values_to_settings
+    from ui.tabs.image import NO_SECOND_MODEL, request_from, values_for
+    names = ["model", "outscale", "blend_model", "blend_weight", "double_pass"]
     chosen = EnhanceSettings(blend_model="custom/gone", blend_weight=0.7, double_pass=True)
-    assert values_to_settings(settings_to_values(chosen)) == chosen
-    values = settings_to_values(chosen, available=["RealESRGAN_x4plus"])
-    assert values[12] == NO_SECOND_MODEL and values_to_settings(values).blend_model == ""
-    assert settings_to_values(EnhanceSettings())[12] == NO_SECOND_MODEL
+    assert request_from(names, values_for(names, chosen)) == chosen
+    values = values_for(names, chosen, available=["RealESRGAN_x4plus"])
+    assert values[2] == NO_SECOND_MODEL and request_from(names, values).blend_model == ""
+    assert values_for(names, EnhanceSettings())[2] == NO_SECOND_MODEL

@@ -4,26 +4,18 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.jobs.history import HEADERS
-from engine.settings_manager import EnhanceSettings
+from engine.request import EnhanceRequest
 from ui.services import Services
-from ui.tabs.image import ImageControls, settings_to_values
+from ui.tabs.image import ImageControls, values_for
 
 KINDS = ("all", "image", "video", "batch-item")
 STATUSES = ("all", "ok", "failed", "cancelled")
 
 
-def settings_from_job(recorded: dict) -> EnhanceSettings:
-    face = recorded.get("face_options") or {}
-    return EnhanceSettings.from_dict({
-        "model": recorded.get("model"), "outscale": recorded.get("outscale"), "tile": recorded.get("tile") or 0,
-        "fp32": recorded.get("fp32", False), "face_enhance": recorded.get("face_enhance", False),
-        "denoise_strength": recorded.get("denoise_strength", 0.5),
-        "alpha_upsampler": recorded.get("alpha_upsampler", "realesrgan"),
-        "output_format": recorded.get("output_format", "auto"), "quality": recorded.get("quality", 95),
-        "strip_metadata": recorded.get("strip_metadata", False), "blend_model": recorded.get("blend_model") or "",
-        "blend_weight": recorded.get("blend_weight", 0.5), "double_pass": recorded.get("double_pass", False),
-        **({"face_fidelity": face.get("fidelity")} if isinstance(face, dict) and "fidelity" in face else {}),
-    }, "history")
+def settings_from_job(recorded: dict) -> EnhanceRequest:
+    """A recorded job's request (rows written before a setting existed, or by an older version,
+    keep what can still be read)."""
+    return EnhanceRequest.from_dict(recorded, lenient_where="history")
 
 
 def job_number(value) -> int:
@@ -60,7 +52,7 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
         settings = settings_from_job(job.settings)
         if settings.model not in services.manager.upscaler_names():
             raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.")
-        return [*settings_to_values(settings, services.manager.upscaler_names()), gr.Tabs(selected="image"),
+        return [*values_for(controls.names(), settings, services.manager.upscaler_names()), gr.Tabs(selected="image"),
                 f"Job #{job.id}'s settings are in the Image tab; upload {job.input_name} (or another image) "
                 "and Enhance."]
 

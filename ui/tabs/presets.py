@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.services import Services, user_error
-from ui.tabs.image import ImageControls, settings_to_values, values_to_settings
+from ui.tabs.image import ImageControls, request_from, values_for
 from utils.errors import UserError
 
 
@@ -33,12 +33,12 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
             preset = settings.get_preset(name)
         except (UserError, OSError) as error:
             raise user_error(error) from None
-        return [*settings_to_values(preset, services.manager.upscaler_names()), gr.Tabs(selected="image"),
+        return [*values_for(controls.names(), preset, services.manager.upscaler_names()), gr.Tabs(selected="image"),
                 f"Applied **{name}**."]
 
     def save(name, *values):
         try:
-            settings.save_preset(name, values_to_settings(list(values)))
+            settings.save_preset(name, request_from(controls.names(), list(values), base=settings.defaults))
         except (UserError, OSError) as error:
             raise user_error(error) from None
         name = " ".join(name.split())
