@@ -64,6 +64,10 @@ class EnhanceRequest:
     def __post_init__(self) -> None:
         check_request(self)
 
+    def outscale_for(self, width: int, height: int) -> float:
+        """The scale this request gives an input of `width` x `height` pixels."""
+        return self.outscale
+
     @property
     def fp32(self) -> bool:
         return self.precision == "fp32"

@@ -13,7 +13,6 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from engine.request import EnhanceRequest
 from utils.errors import InvalidInput

@@ -115,8 +115,8 @@ def enhance_image_direct(image: ImageInput, request: EnhanceRequest, *, model_ma
     """
     started = time.perf_counter()
     limits = config.limits
-    outscale = request.outscale
     decoded, source, source_bytes = load_input(image, limits)
+    outscale = request.outscale_for(decoded.width, decoded.height)
     too_large = pixel_limit_message(decoded.width, decoded.height, outscale, request.double_pass, limits.max_output_pixels)
     if too_large:
         raise InvalidInput(too_large)

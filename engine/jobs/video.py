@@ -15,25 +15,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import av
 
-from engine.pixels.blend import intermediate_limit_message
-from engine.pixels.inference import CancelCheck, DeviceOutOfMemory
-from engine.models.manager import ModelManager
 from engine.job_config import JobConfig, Limits
 from engine.jobs.entry import job_entry
 from engine.jobs.image import pad_px, prepare_faces, tile_setting
-from engine.request import EnhanceRequest
-from engine.pixels.upscale import (UpscaleOptions, bytes_per_input_pixel, check_outscale, choose_tile, default_pad_px,
-                            edge_px_for, upscale_pixels)
 from engine.jobs.video_format import PicturePlan, output_aspect, plan_pictures
 from engine.jobs.video_frames import FrameItem, Pipeline, StageClock, from_rgb, to_rgb, upscale_frames
 from engine.jobs.video_streams import Cut, DecodeTimes, Muxer, StreamMap, copy_tags, map_streams, stream_seconds
+from engine.models.manager import ModelManager
+from engine.pixels.blend import intermediate_limit_message
+from engine.pixels.inference import CancelCheck, DeviceOutOfMemory
+from engine.pixels.upscale import UpscaleOptions, bytes_per_input_pixel, choose_tile, edge_px_for, upscale_pixels
+from engine.request import EnhanceRequest
 from utils.errors import InvalidInput, OutputError
 from utils.files import describe_os_error
-from utils.gpu import DeviceRequest, GPUDetector, free_memory_bytes
+from utils.gpu import GPUDetector, free_memory_bytes
 from utils.images import resize
 from utils.validation import sanitize_filename, validate_video_file
 from utils.video_probe import VideoInfo, probe_video
@@ -153,12 +152,13 @@ def enhance_video_direct(input_path: str | Path, request: EnhanceRequest, *, mod
     path = Path(input_path)
     codec = request.codec.lower()
     crf = DEFAULT_CRF[codec] if request.crf is None else request.crf
-    max_seconds, outscale, gpu_id, limits = request.max_seconds, request.outscale, request.device, config.limits
+    max_seconds, gpu_id, limits = request.max_seconds, request.device, config.limits
     ok, message = validate_video_file(path, max_bytes=limits.max_video_bytes)
     if not ok:
         raise InvalidInput(message)
     info = probe_video(path)
     check_limits(path, info, limits, max_seconds)
+    outscale = request.outscale_for(info.width, info.height)
     out_w, out_h = even(info.width * outscale), even(info.height * outscale)
     spec = model_manager.models.get(request.model)  # custom models' scale is known once loaded (checked again)
     check_frame_size(path, info, limits, spec.scale if spec and spec.scale else 1, out_w, out_h)
