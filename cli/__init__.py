@@ -86,6 +86,8 @@ def add_enhance_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output folder (default REALESRGAN_OUTPUT_DIR)")
     parser.add_argument("-n", "--model-name", dest="model", help="model name (see `models list`)")
     parser.add_argument("-s", "--outscale", type=float, default=4.0, help="final scale, 1 to 8 (default 4)")
+    parser.add_argument("--size", help="instead of the outscale: 1920x (width), x1080 (height) or 1920x1080 "
+                        "(fit within), the aspect kept")
     parser.add_argument("-dn", "--denoise-strength", type=float, default=0.5,
                         help="realesr-general-x4v3 only: 0 keeps noise, 1 removes it (default 0.5)")
     parser.add_argument("-t", "--tile", type=int, default=0, help="tile size in pixels, 0 for automatic")

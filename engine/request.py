@@ -35,6 +35,7 @@ class EnhanceRequest:
     """What one image, batch or video job is asked to do."""
     model: str = "RealESRGAN_x4plus"
     outscale: float = 4.0  # the final scale, 1..8
+    size: str = ""  # instead of outscale: "1920x" (width), "x1080" (height) or "1920x1080" (fit within), aspect kept
     tile: int = 0  # tile side in pixels; 0: automatic
     auto_tile: bool = True  # with tile 0: False runs the whole image at once
     tile_pad: int | None = None  # tile overlap in pixels; None: the architecture's (engine/models/profiles.py)
@@ -65,8 +66,18 @@ class EnhanceRequest:
         check_request(self)
 
     def outscale_for(self, width: int, height: int) -> float:
-        """The scale this request gives an input of `width` x `height` pixels."""
-        return self.outscale
+        """The scale this request gives an input of `width` x `height` pixels: `outscale`, or the
+        one that brings it to `size` (the largest that fits both sides given), keeping its aspect."""
+        if not self.size:
+            return self.outscale
+        target_w, target_h = parse_size(self.size)
+        scale = min(target / side for target, side in ((target_w, width), (target_h, height)) if target)
+        if scale < 1:
+            raise InvalidInput(f"The image ({width}x{height}) is already larger than {self.size}; choose a larger "
+                               "size (this tool only enlarges).")
+        if scale > 8:
+            raise InvalidInput(f"{self.size} is more than 8 times the image ({width}x{height}); choose a smaller size.")
+        return scale
 
     @property
     def fp32(self) -> bool:
@@ -184,8 +195,24 @@ def coerce(key: str, value: Any) -> Any:
     raise InvalidInput(f"The setting {key!r} cannot be {value!r}.")
 
 
+def parse_size(text: str) -> tuple[int | None, int | None]:
+    """"1920x1080", "1920x" or "x1080" as (width, height), None for a side left free."""
+    width, sep, height = text.lower().replace(" ", "").partition("x")
+    try:
+        sides = tuple(int(side) if side else None for side in (width, height))
+    except ValueError:
+        sides = (None, None)
+    if not sep or sides == (None, None) or any(side is not None and not 1 <= side <= 65535 for side in sides):
+        raise InvalidInput(f"Size {text!r} is not a size; write WIDTHxHEIGHT to fit within it, WIDTHx or xHEIGHT.")
+    return sides  # type: ignore[return-value]
+
+
 def check_request(request: EnhanceRequest) -> None:
     """Ranges and choices; one sentence for the first thing wrong."""
+    if request.size:
+        parse_size(request.size)
+        if request.double_pass:
+            raise InvalidInput("An exact size and a double pass do not go together; choose one.")
     check_outscale(request.outscale)
     ok, message = validate_tile_size(request.tile)
     if not ok:

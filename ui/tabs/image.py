@@ -197,6 +197,9 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
             add("model", gr.Dropdown(choices, value=defaults.model, label="Model", elem_id="model"))
             add("outscale", gr.Slider(1, 8, value=defaults.outscale, step=0.5, label="Outscale",
                                       elem_id="image-outscale"))
+            add("size", gr.Textbox(value=defaults.size, label="Or an exact size", placeholder="e.g. 1920x or x1080",
+                                   info="WIDTHx, xHEIGHT, or WIDTHxHEIGHT to fit within; the aspect is kept",
+                                   elem_id="image-size"))
             with gr.Row():
                 add("tile", gr.Number(value=defaults.tile, precision=0, minimum=0, maximum=4096,
                                       label="Tile (0 = automatic)"))
