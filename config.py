@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,3 +238,12 @@ def __getattr__(name: str) -> AppConfig:
             _loaded = AppConfig.from_env()
         return _loaded
     raise AttributeError(name)
+
+
+def load_or_report(config: AppConfig | None = None) -> AppConfig | None:
+    """`config`, else the environment's; None, with the reason on stderr, when a setting is invalid."""
+    try:
+        return config or AppConfig.from_env()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None

@@ -19,6 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import write_figures  # noqa: E402
 from bench.engines import Ncnn, Reference, ours, timed  # noqa: E402
 from bench.flops import conv_flops_per_input_pixel, conv_peak_gflops  # noqa: E402
 from engine.models.manager import ModelManager  # noqa: E402
@@ -151,8 +152,7 @@ def main() -> int:
         print("model loading...", flush=True)
         result["loading"] = load_section(Path(tmp))
     print_tables(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_figures(args.out, result)
     print(f"\nfigures written to {args.out}")
     return 0
 

@@ -4,7 +4,6 @@ on the same frames already in memory. The difference is what decoding and encodi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -16,6 +15,7 @@ import av
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import write_figures  # noqa: E402
 from engine.models.manager import ModelManager  # noqa: E402
 from engine.pixels.upscale import UpscaleOptions, default_pad_px  # noqa: E402
 from engine.jobs.video import FrameUpscaler, enhance_video_direct, even, frames_per_batch  # noqa: E402
@@ -108,8 +108,7 @@ def main() -> int:
           f"{figures['busy_decode_s']:.1f} / {figures['busy_model_s']:.1f} / "
           f"{figures['busy_encode_s']:.1f} s (one after the other: {figures['sequential_estimate_s']:.1f} s) |")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=2))
+        write_figures(args.out, figures)
     return 0
 
 

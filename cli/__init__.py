@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from config import AppConfig, ConfigError
+from config import AppConfig, load_or_report
 
 log = logging.getLogger(__name__)
 from cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: F401
@@ -126,10 +125,8 @@ def device_name(text: str) -> str:
 def main(argv: Sequence[str], config: AppConfig | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        config = config or AppConfig.from_env()
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+    config = load_or_report(config)
+    if config is None:
         return EXIT_USAGE
     from utils.logger import setup_logging
     setup_logging(config.LOG_FILE, config.LOG_LEVEL, console=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 from config import AppConfig
+from tests.environment import isolated_env
 
 
 def free_port() -> int:
@@ -16,16 +17,8 @@ def free_port() -> int:
 
 
 def app_config_for(root: Path, weights_dir: Path, **extra: str) -> AppConfig:
-    env = {
-        "REALESRGAN_WEIGHTS_DIR": str(weights_dir),
-        "REALESRGAN_OUTPUT_DIR": str(root / "outputs"),
-        "REALESRGAN_INPUT_DIR": str(root / "inputs"),
-        "REALESRGAN_DATA_DIR": str(root / "data"),
-        "REALESRGAN_ALLOW_DOWNLOADS": "false",
-        "REALESRGAN_SERVER_PORT": str(free_port()),
-        "REALESRGAN_DEFAULT_MODEL": "realesr-animevideov3",
-        **extra,
-    }
+    env = isolated_env(root, weights_dir, REALESRGAN_SERVER_PORT=str(free_port()),
+                       REALESRGAN_DEFAULT_MODEL="realesr-animevideov3", **extra)
     return AppConfig.from_env(env, env_file="")
 
 

@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.environment import isolated_env  # noqa: E402  (after the path insert)
+
 TESTDATA = ROOT.parent / "shared" / "testdata"
 needs_testdata = pytest.mark.skipif(not TESTDATA.is_dir(), reason="../shared/testdata is not beside this clone")
 
@@ -58,24 +60,11 @@ def chelsea(skimage_dir) -> np.ndarray:
 @pytest.fixture
 def app_config(tmp_path, weights_dir):
     from config import AppConfig
-    return AppConfig.from_env({
-        "REALESRGAN_WEIGHTS_DIR": str(weights_dir),
-        "REALESRGAN_OUTPUT_DIR": str(tmp_path / "outputs"),
-        "REALESRGAN_INPUT_DIR": str(tmp_path / "inputs"),
-        "REALESRGAN_DATA_DIR": str(tmp_path / "data"),
-        "REALESRGAN_ALLOW_DOWNLOADS": "false",
-    }, env_file="")
+    return AppConfig.from_env(isolated_env(tmp_path, weights_dir), env_file="")
 
 
 @pytest.fixture
 def cli_env(tmp_path, weights_dir) -> dict[str, str]:
     """Environment for running `python main.py` as a user would, isolated in tmp_path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REALESRGAN_")}
-    env.update({
-        "REALESRGAN_WEIGHTS_DIR": str(weights_dir),
-        "REALESRGAN_OUTPUT_DIR": str(tmp_path / "outputs"),
-        "REALESRGAN_INPUT_DIR": str(tmp_path / "inputs"),
-        "REALESRGAN_DATA_DIR": str(tmp_path / "data"),
-        "REALESRGAN_ALLOW_DOWNLOADS": "false",
-    })
-    return env
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("REALESRGAN_")}
+    return {**inherited, **isolated_env(tmp_path, weights_dir)}

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
-from config import AppConfig, ConfigError
+from config import AppConfig, load_or_report
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +61,8 @@ def create_app(config: AppConfig):
 
 
 def serve(config: AppConfig | None = None, *, block: bool = True):
-    try:
-        config = config or AppConfig.from_env()
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+    config = load_or_report(config)
+    if config is None:
         return 2
     from utils.logger import setup_logging
     setup_logging(config.LOG_FILE, config.LOG_LEVEL)

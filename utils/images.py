@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from utils.errors import InvalidInput
-from utils.files import atomic_path
+from utils.files import write_bytes_atomic
 from utils.image_deep import decode_deep, needs_deep_decode
 from utils.image_formats import (ACCEPTED_EXTENSIONS, OUTPUT_FORMATS, STRONG_PILLOW_IDS, SUPPORTED_LABELS,
                                  label_of, pillow_ids_for, sniff)
@@ -320,11 +320,7 @@ def _png_with_chunks(png: bytes, chunks: list[tuple[bytes, bytes]]) -> bytes:
 def save_image(path: str | Path, pixels: np.ndarray, fmt: OutputFormat, *, quality: int = 95,
                icc_profile: bytes | None = None, exif: bytes | None = None) -> Path:
     """Encode, then write atomically: the final name only ever holds a complete file."""
-    data = encode_image(pixels, fmt, quality=quality, icc_profile=icc_profile, exif=exif)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return path
+    return write_bytes_atomic(path, encode_image(pixels, fmt, quality=quality, icc_profile=icc_profile, exif=exif))
 
 
 def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -157,10 +157,7 @@ class History:
     def get(self, job_id: int, *, owner: str | None = None, any_owner: bool = True) -> Job | None:
         if not 0 < int(job_id) <= MAX_JOB_ID:
             return None
-        query, params = "SELECT * FROM jobs WHERE id = ?", [int(job_id)]
-        if not any_owner:
-            query += " AND owner IS ?"
-            params.append(owner)
+        query, params = owned("SELECT * FROM jobs WHERE id = ?", [int(job_id)], owner, any_owner)
         with self._connect() as db:
             row = db.execute(query, params).fetchone()
         return self._job(row) if row else None
@@ -171,10 +168,7 @@ class History:
         disk unchanged (its SHA256 as recorded) and, with `within`, inside that folder."""
         query = ("SELECT output_path, output_sha256 FROM jobs WHERE input_sha256 = ? AND settings_key = ? "
                  "AND input_name = ? AND status = 'ok' AND output_path IS NOT NULL AND output_sha256 IS NOT NULL")
-        params: list = [input_sha256, settings_key, input_name]
-        if not any_owner:
-            query += " AND owner IS ?"
-            params.append(owner)
+        query, params = owned(query, [input_sha256, settings_key, input_name], owner, any_owner)
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY id DESC LIMIT 20", params).fetchall()
         for path_text, digest in rows:
@@ -216,3 +210,8 @@ class OwnedHistory:
 
 
 HEADERS = ["#", "When", "Kind", "Input", "Model", "Status", "Seconds", "Output", "Error"]
+
+
+def owned(query: str, params: list, owner: str | None, any_owner: bool) -> tuple[str, list]:
+    """`query` limited to `owner`'s rows unless `any_owner`."""
+    return (query, params) if any_owner else (query + " AND owner IS ?", [*params, owner])
