@@ -23,12 +23,13 @@ from engine.job_config import JobConfig, Limits
 from engine.jobs.entry import job_entry
 from engine.jobs.image import pad_px, prepare_faces, tile_setting
 from engine.jobs.video_format import PicturePlan, output_aspect, plan_pictures
-from engine.jobs.video_frames import FrameItem, Pipeline, StageClock, from_rgb, to_rgb, upscale_frames
+from engine.jobs.video_frames import FrameItem, Pipeline, StageClock, from_rgb, to_rgb
 from engine.jobs.video_streams import Cut, DecodeTimes, Muxer, StreamMap, copy_tags, map_streams, stream_seconds
 from engine.models.manager import ModelManager
 from engine.pixels.blend import intermediate_limit_message
 from engine.pixels.inference import CancelCheck, DeviceOutOfMemory
-from engine.pixels.upscale import UpscaleOptions, bytes_per_input_pixel, choose_tile, edge_px_for, upscale_pixels
+from engine.pixels.upscale import (UpscaleOptions, bytes_per_input_pixel, choose_tile, edge_px_for, upscale_batch,
+                                  upscale_pixels)
 from engine.request import EnhanceRequest
 from utils.errors import InvalidInput, OutputError
 from utils.files import describe_os_error
@@ -375,7 +376,7 @@ class FrameUpscaler:
         if len(images) > 1 and self.options.tile_px in (None, 0) and \
                 choose_tile(self.model, *images[0].shape[:2], self.options) == 0:
             try:
-                upscaled = upscale_frames(self.model, images, self.options)
+                upscaled = upscale_batch(self.model, images, self.options)
             except DeviceOutOfMemory:
                 GPUDetector.clear_gpu_cache()
                 log.warning("out of memory with %d frames at once; going on one frame at a time", len(images))

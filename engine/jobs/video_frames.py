@@ -13,11 +13,8 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation
 
-from engine.pixels.inference import run_batch
-from engine.pixels.upscale import UpscaleOptions, crop_edge, edge_px_for, mirror_pad, output_size
 from engine.jobs.video_format import AVCOL_RANGE_JPEG, PicturePlan
 from utils.errors import Cancelled
-from utils.images import resize
 
 ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
 QUEUE_POLL_S = 0.2
@@ -40,23 +37,6 @@ def from_rgb(pixels: np.ndarray, plan: PicturePlan, pts: int | None, time_base) 
     out.colorspace, out.color_range = plan.matrix, plan.color_range
     out.color_primaries, out.color_trc = plan.color_primaries, plan.color_trc
     out.pts, out.time_base = pts, time_base
-    return out
-
-
-def upscale_frames(model, frames: list[np.ndarray], options: UpscaleOptions) -> list[np.ndarray]:
-    """Same-sized RGB frames (uint8 or uint16) through the model in one batch, then to the outscale
-    size; the dtype is kept. Each frame gets the same mirrored border as `upscale_pixels` gives a
-    single image, so a video's edges do not depend on whether its frames were batched."""
-    top = 65535 if frames[0].dtype == np.uint16 else 255
-    edge = edge_px_for(options)
-    batch = run_batch(model, [mirror_pad(frame, edge) for frame in frames], top)
-    out = []
-    height, width = frames[0].shape[:2]
-    target = output_size(width, height, options.outscale)
-    for tensor in batch:
-        pixels = np.rint(tensor.permute(1, 2, 0).numpy() * top).clip(0, top).astype(frames[0].dtype)
-        pixels = crop_edge(pixels, edge * model.scale)
-        out.append(pixels if (pixels.shape[1], pixels.shape[0]) == target else resize(pixels, *target))
     return out
 
 

@@ -75,7 +75,7 @@ def upscale_rgb(model: LoadedModel, rgb: np.ndarray, plan: TilePlan, *, batch_si
         new_band = np.zeros((y.length * s, plan.width * s, 3), dtype=np.float32)
         if band is not None:  # rows above this tile row are final; the overlap carries over
             finish = y.start * s
-            _store(out, band[: finish - band_start], band_start, top)
+            store_rows(out, band[: finish - band_start], band_start, top)
             new_band[: band_start + band.shape[0] - finish] = band[finish - band_start:]
         band, band_start = new_band, y.start * s
         tiles = [t for t in _row_tiles(plan, r)]
@@ -91,7 +91,7 @@ def upscale_rgb(model: LoadedModel, rgb: np.ndarray, plan: TilePlan, *, batch_si
             done += len(group)
             if on_tile:
                 on_tile(done, plan.count)
-    _store(out, band, band_start, top)
+    store_rows(out, band, band_start, top)
     return out
 
 
@@ -111,7 +111,9 @@ def _batches(tiles: list[Tile], batch_size: int) -> list[list[Tile]]:
     return groups
 
 
-def _store(out: np.ndarray, values: np.ndarray, start: int, top: int) -> None:
+def store_rows(out: np.ndarray, values: np.ndarray, start: int, top: int) -> None:
+    """Model output (floats in [0, 1], changed in place) as whole numbers up to `top` into `out`'s rows
+    from `start`: the one float-to-pixel conversion of every path."""
     rows = values.shape[0]
     np.multiply(values, top, out=values)
     np.rint(values, out=values)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from engine.pixels.inference import CancelCheck, DeviceOutOfMemory, upscale_rgb
+from engine.pixels.inference import CancelCheck, DeviceOutOfMemory, run_batch, store_rows, upscale_rgb
 from engine.models.manager import LoadedModel
 from engine.models.profiles import profile_of
 from engine.pixels.tiling import auto_tile_px, plan_tiles
@@ -90,6 +90,25 @@ def choose_tile(model: LoadedModel, height: int, width: int, options: UpscaleOpt
         return options.tile_px
     return tile_for(model.architecture, model.device, height, width, pad_px=options.pad_px,
                     memory_reserve=options.memory_reserve)
+
+
+def upscale_batch(model: LoadedModel, frames: list[np.ndarray], options: UpscaleOptions) -> list[np.ndarray]:
+    """Same-sized RGB frames (uint8 or uint16, each small enough to run whole) through the model in
+    one batch, then to the outscale size; the dtype is kept. Each frame gets the same mirrored
+    border as `upscale_pixels` gives a single image, so a video's edges do not depend on whether its
+    frames were batched. Raises DeviceOutOfMemory for the caller to go on one frame at a time."""
+    top = 65535 if frames[0].dtype == np.uint16 else 255
+    edge = edge_px_for(options)
+    height, width = frames[0].shape[:2]
+    target = output_size(width, height, check_outscale(options.outscale))
+    out = []
+    for tensor in run_batch(model, [mirror_pad(frame, edge) for frame in frames], top):
+        values = tensor.permute(1, 2, 0).numpy()
+        pixels = np.empty(values.shape, frames[0].dtype)
+        store_rows(pixels, values, 0, top)
+        pixels = crop_edge(pixels, edge * model.scale)
+        out.append(pixels if (pixels.shape[1], pixels.shape[0]) == target else resize(pixels, *target))
+    return out
 
 
 def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptions, *,
