@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from engine.models.weights import load_state_dict, resolve_weights
+from engine.models.weights import load_state_dict
 from utils.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,7 @@ def load_detector(model_manager, device: torch.device):
 
     def build():
         try:
-            weights = resolve_weights(spec, model_manager.weights_dir, allow_download=model_manager.allow_downloads,
-                                      verify=model_manager.verify_checksums,
-                                      timeout_s=model_manager.download_timeout_s)
+            weights = model_manager.resolve(spec)
             return RetinaFaceDetector.load(weights.path, device)
         except UserError as error:
             log.warning("face detector weights unavailable (%s); using OpenCV's Haar cascade with approximate "

@@ -14,7 +14,7 @@ from engine.faces.detection import DetectedFace, detect_faces, load_detector
 from engine.pixels.inference import CancelCheck, autocast_for, is_out_of_memory
 from engine.models.manager import LoadedModel, ModelManager
 from engine.models.registry import FACE_RESTORERS
-from engine.models.weights import load_state_dict, resolve_weights
+from engine.models.weights import load_state_dict
 from utils.errors import Cancelled, InvalidInput, OutOfMemory
 from utils.gpu import DeviceRequest, GPUDetector
 from utils.images import resize, to_rgb8
@@ -44,9 +44,7 @@ class FaceOptions:
 
 def require_restorer(model_manager: ModelManager, options: FaceOptions) -> None:
     """Fail early, before any upscaling, when the restorer's weights cannot be had."""
-    spec = model_manager.models[options.restorer]
-    resolve_weights(spec, model_manager.weights_dir, allow_download=model_manager.allow_downloads,
-                    verify=model_manager.verify_checksums, timeout_s=model_manager.download_timeout_s)
+    model_manager.resolve(model_manager.models[options.restorer])
 
 
 def load_restorer(model_manager: ModelManager, options: FaceOptions, gpu_id: DeviceRequest) -> LoadedModel:
@@ -62,7 +60,7 @@ def load_parser(model_manager: ModelManager, device: torch.device):
 
     def build():
         from facexlib.parsing.parsenet import ParseNet
-        resolve_weights(spec, model_manager.weights_dir, allow_download=False, verify=model_manager.verify_checksums)
+        model_manager.resolve(spec)  # on disk (checked above): verified, never downloaded
         net = ParseNet(in_size=FACE_SIZE, out_size=FACE_SIZE, parsing_ch=19)
         net.load_state_dict(load_state_dict(path), strict=True)
         return net.eval().to(device)
