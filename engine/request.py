@@ -28,6 +28,7 @@ PRECISIONS = ("auto", "fp32")
 ALPHA_MODES = ("realesrgan", "bicubic")
 FORMATS = ("auto", "png", "jpg", "webp")
 CODECS = ("h264", "h265", "vp9", "av1")
+TRUTH = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def optional(key: str) -> bool:
 
 def coerce(key: str, value: Any) -> Any:
     """`value` as the field's type: numbers from text or floats (a UI sends 4.0 for a whole number),
-    booleans only from booleans, "" or None as None where None is allowed."""
+    booleans from booleans or true/false/on/off/1/0, "" or None as None where None is allowed."""
     hint = HINTS[key]
     allowed = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
     if value is None or (value == "" and type(None) in allowed and str not in allowed):
@@ -178,6 +179,8 @@ def coerce(key: str, value: Any) -> Any:
     if bool in allowed:
         if isinstance(value, bool):
             return value
+        if isinstance(value, str) and value.strip().lower() in TRUTH:  # an HTML form's or a URL's text
+            return TRUTH[value.strip().lower()]
         raise InvalidInput(f"The setting {key!r} is on or off (true or false), not {value!r}.")
     try:
         if int in allowed and not isinstance(value, str | bool) and float(value) == int(value):

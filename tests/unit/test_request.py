@@ -40,8 +40,10 @@ def test_bad_values_are_one_sentence(changes, message):
 
 
 def test_values_from_forms_and_json_are_coerced_once():
-    request = EnhanceRequest.from_dict({"tile": 256.0, "quality": "80", "outscale": "2.5", "crf": "", "device": "0"})
+    request = EnhanceRequest.from_dict({"tile": 256.0, "quality": "80", "outscale": "2.5", "crf": "", "device": "0",
+                                        "double_pass": "true", "strip_metadata": "OFF"})
     assert (request.tile, request.quality, request.outscale, request.crf, request.device) == (256, 80, 2.5, None, 0)
+    assert request.double_pass is True and request.strip_metadata is False
     with pytest.raises(InvalidInput):
         EnhanceRequest.from_dict({"tile": 256.5})
 
