@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager
+from typing import Any, ContextManager
 
 import gradio as gr
 
@@ -18,10 +18,12 @@ from engine.jobs.history import History, OwnedHistory
 from engine.jobs.job_control import JobControl
 from engine.jobs.job_folders import job_folder
 from engine.models.manager import ModelManager
+from engine.request import EnhanceRequest
 from engine.settings_manager import EnhanceSettings, SettingsManager
 from utils.errors import UserError, WeightsMissing, describe_error
 from utils.gpu import DeviceRequest, available_devices
 from utils.progress import ProgressEstimate
+from utils.validation import sanitize_filename
 
 log = logging.getLogger(__name__)
 DEFAULT_DEVICE = "default"
@@ -64,6 +66,25 @@ class Services:
         """The job's stop check: the Cancel button, the client going away, the time limit."""
         return JobControl(cancelled=token.is_set, client_gone=client_gone_check(request),
                           time_limit_s=self.config.JOB_TIME_LIMIT_S)
+
+    def run_file_job(self, entry: Callable[..., Any], path: str, make_request: Callable[[], EnhanceRequest], *,
+                     kind: str, token: "CancelToken", request: gr.Request | None, progress: gr.Progress | None,
+                     unit: str = "tiles") -> tuple[EnhanceRequest, Any]:
+        """(the request, the result) of the engine's `entry` (enhance_image_direct,
+        enhance_video_direct) on the file at `path`: in a new job folder of the caller's, the result
+        named after the input, stopped by `token`, the client going away or the time limit, recorded
+        in the caller's history. Every failure, the request's included, ends in one sentence."""
+        token.reset()
+        try:
+            job = make_request()
+            with self.job_folder(request, kind) as folder:
+                result = entry(path, request=job, model_manager=self.manager, config=self.config.engine,
+                               output_dir=folder, output_name=sanitize_filename(Path(path).stem),
+                               on_progress=progress_adapter(progress, unit),
+                               should_cancel=self.job_control(token, request), history=self.history_of(request))
+        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
+            raise user_error(error) from None
+        return job, result
 
 
 def client_gone_check(request: gr.Request | None) -> Callable[[], bool] | None:
@@ -116,9 +137,12 @@ def user_error(error: BaseException) -> gr.Error:
     return gr.Error(html.escape(message, quote=False), print_exception=False)
 
 
-def progress_adapter(progress: gr.Progress, unit: str = "tiles"):
+def progress_adapter(progress: gr.Progress | None, unit: str = "tiles"):
+    """The engine's `on_progress(done, total, note)` shown on `progress` (None: shown nowhere, as
+    when a test calls a handler)."""
     def report(done: int, total: int, note: str) -> None:
-        progress((done, max(total, 1)), desc=note)
+        if progress is not None:
+            progress((done, max(total, 1)), desc=note)
     return ProgressEstimate(report, unit)
 
 

@@ -1,15 +1,81 @@
-"""Inside the Image tab: run several models on a region, see them side by side, use the best."""
+"""Inside the Image tab: run several models on a region, see them side by side, use the best.
+
+Module-level handlers first (plain values in, values out; tested without a browser), then `render()`
+(the layout) and `listen()` (the events).
+"""
 from __future__ import annotations
 
-import gradio as gr
+from dataclasses import dataclass
+from typing import Any
 
-from engine.jobs.compare import DEFAULT_REGION_PX, compare_models, comparison_grid
+import gradio as gr
+from PIL import Image
+
+from engine.jobs.compare import DEFAULT_REGION_PX, Comparison, compare_models, comparison_grid
 from ui.services import CancelToken, Services, progress_adapter, user_error
 from utils.images import read_image, to_pil_preview
 
+GRID_PREVIEW_SIDE = 1600
 
-def build(services: Services, upload: gr.File, model: gr.Dropdown) -> None:
-    manager, config = services.manager, services.config
+
+# -- handlers: values in, values out -----------------------------------------------------------------
+
+def region_of(width: int, height: int, x_px: float | None, y_px: float | None,
+              side: int) -> tuple[int, int, int, int] | None:
+    """The (x, y, side, side) region to compare in a `width` x `height` image; None: the engine's
+    default centre region. A negative or empty x or y means the centre."""
+    if x_px is not None and x_px >= 0 and y_px is not None and y_px >= 0:
+        return (x_px, y_px, side, side)
+    if side == DEFAULT_REGION_PX:
+        return None
+    return (max(0, (width - side) // 2), max(0, (height - side) // 2), side, side)
+
+
+def timings_markdown(results: list[Comparison]) -> str:
+    """A table of each model's time, or why it did not run."""
+    lines = ["| model | time |", "|---|---|"]
+    lines += [f"| {r.model} | {f'{r.seconds:.2f} s' if r.image is not None else 'not available: ' + r.error} |"
+              for r in results]
+    return "\n".join(lines)
+
+
+def compare(services: Services, path: str | None, names: list[str] | None, x_px: float | None, y_px: float | None,
+            side: float | None, request: gr.Request | None = None, progress=None) -> tuple[Image.Image, str, list[str]]:
+    """(the side-by-side grid, the timings table, the models that ran) for the region of the image
+    at `path`; one sentence if it cannot be done."""
+    if not path:
+        raise gr.Error("Upload an image first.", print_exception=False)
+    config = services.config
+    try:
+        pixels = read_image(path, max_bytes=config.MAX_IMAGE_BYTES, max_pixels=config.MAX_IMAGE_PIXELS).pixels
+        height, width = pixels.shape[:2]
+        region = region_of(width, height, x_px, y_px, int(side or DEFAULT_REGION_PX))
+        crop, results = compare_models(pixels, list(names or []), model_manager=services.manager, region=region,
+                                       on_progress=progress_adapter(progress, "models"),
+                                       should_cancel=services.job_control(CancelToken(), request))
+    except Exception as error:  # every failure ends in one sentence (the log has the traceback)
+        raise user_error(error) from None
+    ran = [r.model for r in results if r.image is not None]
+    return to_pil_preview(comparison_grid(crop, results), GRID_PREVIEW_SIDE), timings_markdown(results), ran
+
+
+# -- render: the layout --------------------------------------------------------------------------------
+
+@dataclass
+class CompareTab:
+    chosen: Any
+    x: Any
+    y: Any
+    size: Any
+    run: Any
+    grid: Any
+    timings: Any
+    pick: Any
+    use: Any
+
+
+def render(services: Services) -> CompareTab:
+    manager = services.manager
     available = [r.name for r in manager.list_models(("upscaler",)) if r.available]
     with gr.Accordion("Compare models on a region", open=False, elem_id="compare"):
         with gr.Row():
@@ -25,29 +91,22 @@ def build(services: Services, upload: gr.File, model: gr.Dropdown) -> None:
         with gr.Row():
             pick = gr.Dropdown(choices=[], label="Use this model for the whole image")
             use = gr.Button("Use it")
+    return CompareTab(chosen, x, y, size, run, grid, timings, pick, use)
 
-    def compare(path, names, x_px, y_px, side, request: gr.Request, progress=gr.Progress()):
-        if not path:
-            raise gr.Error("Upload an image first.", print_exception=False)
-        try:
-            pixels = read_image(path, max_bytes=config.MAX_IMAGE_BYTES, max_pixels=config.MAX_IMAGE_PIXELS).pixels
-            side = int(side or DEFAULT_REGION_PX)
-            region = None if (x_px is None or x_px < 0 or y_px is None or y_px < 0) else (x_px, y_px, side, side)
-            if region is None and side != DEFAULT_REGION_PX:
-                height, width = pixels.shape[:2]
-                region = (max(0, (width - side) // 2), max(0, (height - side) // 2), side, side)
-            crop, results = compare_models(pixels, list(names or []), model_manager=manager, region=region,
-                                           on_progress=progress_adapter(progress, "models"),
-                                           should_cancel=services.job_control(CancelToken(), request))
-        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
-            raise user_error(error) from None
-        lines = ["| model | time |", "|---|---|"] + [
-            f"| {r.model} | {f'{r.seconds:.2f} s' if r.image is not None else 'not available: ' + r.error} |"
-            for r in results]
-        ran = [r.model for r in results if r.image is not None]
-        return (to_pil_preview(comparison_grid(crop, results), 1600), "\n".join(lines),
-                gr.update(choices=ran, value=ran[0] if ran else None))
 
-    run.click(compare, [upload, chosen, x, y, size], [grid, timings, pick], api_name="compare_models",
-              concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
-    use.click(lambda name: gr.update(value=name) if name else gr.update(), pick, model, api_name=False)
+# -- listen: the events --------------------------------------------------------------------------------
+
+def listen(services: Services, tab: CompareTab, upload: gr.File, model: gr.Dropdown) -> None:
+    # The named API's parameters are this function's (scripts call /compare_models by these names).
+    def compare_region(path, names, x_px, y_px, side, request: gr.Request, progress=gr.Progress()):
+        grid, timings, ran = compare(services, path, names, x_px, y_px, side, request, progress)
+        return grid, timings, gr.update(choices=ran, value=ran[0] if ran else None)
+
+    tab.run.click(compare_region, [upload, tab.chosen, tab.x, tab.y, tab.size], [tab.grid, tab.timings, tab.pick],
+                  api_name="compare_models", concurrency_id="device",
+                  concurrency_limit=services.config.CONCURRENCY_LIMIT)
+    tab.use.click(lambda name: gr.update(value=name) if name else gr.update(), tab.pick, model, api_name=False)
+
+
+def build(services: Services, upload: gr.File, model: gr.Dropdown) -> None:
+    listen(services, render(services), upload, model)

@@ -1,16 +1,25 @@
-"""History tab: every job with filters; "Run again with these settings" fills the Image tab."""
+"""History tab: every job with filters; "Run again with these settings" fills the Image tab.
+
+Module-level handlers first (plain values in, values out; tested without a browser), then `render()`
+(the layout) and `listen()` (the events).
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
-from engine.jobs.history import HEADERS
+from engine.jobs.history import HEADERS, OwnedHistory
 from engine.request import EnhanceRequest
 from ui.services import Services
-from ui.tabs.image import ImageControls, values_for
+from ui.tabs.image import ImageControls, fill_image_tab, values_for
 
 KINDS = ("all", "image", "video", "batch-item")
 STATUSES = ("all", "ok", "failed", "cancelled")
 
+
+# -- handlers: values in, values out -----------------------------------------------------------------
 
 def settings_from_job(recorded: dict) -> EnhanceRequest:
     """A recorded job's request (rows written before a setting existed, or by an older version,
@@ -26,7 +35,43 @@ def job_number(value) -> int:
         return 0
 
 
-def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
+def job_rows(history: OwnedHistory, kind_value: str, status_value: str, text: str | None) -> list[list[str]]:
+    """The table's rows, newest first: jobs of that kind and status ("all": any) whose input, model
+    or error contains `text`."""
+    jobs = history.jobs(kind=None if kind_value == "all" else kind_value,
+                        status=None if status_value == "all" else status_value, search=text or None)
+    return [job.row() for job in jobs]
+
+
+def run_again(history: OwnedHistory, available: list[str], names: list[str], number) -> tuple[list, str]:
+    """(the Image tab's widget values in `names` order, the note) for job `number`'s settings;
+    one sentence if there is no such job or its model is no longer `available`."""
+    job = history.get(job_number(number))
+    if job is None:
+        raise gr.Error(f"There is no job #{job_number(number)} in your history; pick a number from the table.",
+                       print_exception=False)
+    settings = settings_from_job(job.settings)
+    if settings.model not in available:
+        raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.", print_exception=False)
+    return values_for(names, settings, available), (f"Job #{job.id}'s settings are in the Image tab; upload "
+                                                    f"{job.input_name} (or another image) and Enhance.")
+
+
+# -- render: the layout --------------------------------------------------------------------------------
+
+@dataclass
+class HistoryTab:
+    kind: Any
+    status: Any
+    search: Any
+    refresh: Any
+    table: Any
+    job_id: Any
+    again: Any
+    note: Any
+
+
+def render() -> HistoryTab:
     with gr.Row():
         kind = gr.Dropdown(list(KINDS), value="all", label="Kind")
         status = gr.Dropdown(list(STATUSES), value="all", label="Status")
@@ -37,27 +82,29 @@ def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
         job_id = gr.Number(label="Job #", precision=0, minimum=0, elem_id="history-job")
         again = gr.Button("Run again with these settings", elem_id="history-again")
     note = gr.Markdown()
+    return HistoryTab(kind, status, search, refresh, table, job_id, again, note)
 
+
+# -- listen: the events --------------------------------------------------------------------------------
+
+def listen(services: Services, tab: HistoryTab, controls: ImageControls, tabs: gr.Tabs) -> None:
+    names = controls.names()
+
+    # The named API's parameters are this function's (scripts call /history by these names).
     def rows(kind_value, status_value, text, request: gr.Request):
-        jobs = services.history_of(request).jobs(kind=None if kind_value == "all" else kind_value,
-                                                 status=None if status_value == "all" else status_value,
-                                                 search=text or None)
-        return [job.row() for job in jobs]
+        return job_rows(services.history_of(request), kind_value, status_value, text)
 
-    def run_again(number, request: gr.Request):
-        job = services.history_of(request).get(job_number(number))
-        if job is None:
-            raise gr.Error(f"There is no job #{job_number(number)} in your history; pick a number from the table.",
-                           print_exception=False)
-        settings = settings_from_job(job.settings)
-        if settings.model not in services.manager.upscaler_names():
-            raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.")
-        return [*values_for(controls.names(), settings, services.manager.upscaler_names()), gr.Tabs(selected="image"),
-                f"Job #{job.id}'s settings are in the Image tab; upload {job.input_name} (or another image) "
-                "and Enhance."]
+    def on_again(number, request: gr.Request):
+        return fill_image_tab(*run_again(services.history_of(request), services.manager.upscaler_names(), names,
+                                         number))
 
-    refresh.click(rows, [kind, status, search], table, api_name="history")  # scripts may list their own jobs
-    for event in (kind.change, status.change, search.submit):
-        event(rows, [kind, status, search], table, api_name=False)
-    tabs.select(rows, [kind, status, search], table, api_name=False)
-    again.click(run_again, job_id, [*controls.as_list(), tabs, note], api_name=False)
+    filters = [tab.kind, tab.status, tab.search]
+    tab.refresh.click(rows, filters, tab.table, api_name="history")  # scripts may list their own jobs
+    for event in (tab.kind.change, tab.status.change, tab.search.submit):
+        event(rows, filters, tab.table, api_name=False)
+    tabs.select(rows, filters, tab.table, api_name=False)
+    tab.again.click(on_again, tab.job_id, [*controls.as_list(), tabs, tab.note], api_name=False)
+
+
+def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
+    listen(services, render(), controls, tabs)

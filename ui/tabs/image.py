@@ -20,10 +20,8 @@ from engine.models.registry import FACE_RESTORERS
 from engine.request import EnhanceRequest
 from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, recommendation_markdown,
                            result_size_markdown, slider_pair)
-from ui.services import (CancelToken, Services, device_dropdown, device_of, field_handler, progress_adapter,
-                         user_error)
+from ui.services import CancelToken, Services, device_dropdown, device_of, field_handler, user_error
 from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
-from utils.validation import sanitize_filename
 
 DENOISE_MODEL = "realesr-general-x4v3"
 NO_SECOND_MODEL = "none"
@@ -77,6 +75,12 @@ def request_from(names: list[str], values: list, base: EnhanceRequest | None = N
                                     base=base)
 
 
+def fill_image_tab(values: list, note: str) -> list:
+    """The outputs that put `values` in the Image tab's widgets, switch to that tab and show `note`
+    (a preset applied, a job run again)."""
+    return [*values, gr.Tabs(selected="image"), note]
+
+
 def face_status(services: Services) -> tuple[bool, str]:
     if not services.config.ENABLE_FACE_ENHANCEMENT:
         return False, "Face enhancement is disabled on this server."
@@ -118,20 +122,13 @@ def enhance(services: Services, names: list[str], path: str | None, values: list
     """Run the job the widgets describe; remember its settings for the next visit."""
     if not path:
         raise gr.Error("Upload an image first.", print_exception=False)
-    token.reset()
-    try:
-        job = request_from(names, values, base=services.settings.defaults).with_changes(device=device_of(device_name))
-        with services.job_folder(request, "image") as folder:
-            result = enhance_image_direct(path, request=job, model_manager=services.manager,
-                                          config=services.config.engine, output_dir=folder,
-                                          output_name=sanitize_filename(Path(path).stem),
-                                          on_progress=progress_adapter(progress),
-                                          should_cancel=services.job_control(token, request),
-                                          history=services.history_of(request))
-    except Exception as error:  # every failure ends in one sentence (the log has the traceback)
-        raise user_error(error) from None
+
+    def job() -> EnhanceRequest:
+        return request_from(names, values, base=services.settings.defaults).with_changes(device=device_of(device_name))
+    done, result = services.run_file_job(enhance_image_direct, path, job, kind="image", token=token, request=request,
+                                         progress=progress)
     try:  # remembered for the next start; failing to remember must not fail the result
-        services.settings.save_settings(job.with_changes(device=None))
+        services.settings.save_settings(done.with_changes(device=None))
     except OSError as error:
         log.warning("could not save the last used settings: %s", error)
     return (str(result.output_path), slider_pair(result.original, result.image), metrics_rows(result.metrics),

@@ -1,57 +1,114 @@
-"""Presets tab: the built-in presets and the user's own; save, apply (fills the Image tab), delete."""
+"""Presets tab: the built-in presets and the user's own; save, apply (fills the Image tab), delete.
+
+Module-level handlers first (plain values in, values out; tested without a browser), then `render()`
+(the layout) and `listen()` (the events).
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
+from engine.settings_manager import SettingsManager
 from ui.services import Services, user_error
-from ui.tabs.image import ImageControls, request_from, values_for
+from ui.tabs.image import ImageControls, fill_image_tab, request_from, values_for
 from utils.errors import UserError
 
+FIRST_PRESET = "Photo"  # built in, so it is always there to fall back on
 
-def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
+
+# -- handlers: values in, values out -----------------------------------------------------------------
+
+def preset_details(settings: SettingsManager, name: str | None) -> dict | None:
+    """The preset's settings as JSON (None for a name that is no preset)."""
+    try:
+        return settings.get_preset(name).to_dict()
+    except UserError:
+        return None
+
+
+def apply_preset(settings: SettingsManager, available: list[str], names: list[str], name: str) -> tuple[list, str]:
+    """(the Image tab's widget values in `names` order, the note) for preset `name`; a model no longer
+    `available` leaves the second-model choice at none."""
+    try:
+        preset = settings.get_preset(name)
+    except (UserError, OSError) as error:
+        raise user_error(error) from None
+    return values_for(names, preset, available), f"Applied **{name}**."
+
+
+def save_preset(settings: SettingsManager, names: list[str], name: str, values: list) -> tuple[list[str], str, str]:
+    """Store the Image tab's widget `values` (in `names` order) as preset `name`:
+    (the preset names now, the saved name with its spaces tidied, the note)."""
+    try:
+        settings.save_preset(name, request_from(names, list(values), base=settings.defaults))
+    except (UserError, OSError) as error:
+        raise user_error(error) from None
+    name = " ".join(name.split())
+    return settings.preset_names(), name, f"Saved **{name}**."
+
+
+def delete_preset(settings: SettingsManager, name: str) -> tuple[list[str], str]:
+    """Delete the user's preset `name` (a built-in one is refused): (the preset names now, the note)."""
+    try:
+        settings.delete_preset(name)
+    except (UserError, OSError) as error:
+        raise user_error(error) from None
+    return settings.preset_names(), f"Deleted **{name}**."
+
+
+# -- render: the layout --------------------------------------------------------------------------------
+
+@dataclass
+class PresetsTab:
+    chooser: Any
+    apply_button: Any
+    delete_button: Any
+    details: Any
+    new_name: Any
+    save_button: Any
+    status: Any
+
+
+def render(services: Services) -> PresetsTab:
     settings = services.settings
     gr.Markdown("Built-in presets (Photo, Anime, Fast preview, Old photo with faces) cannot be deleted. "
                 "Saving stores the Image tab's current controls.")
     with gr.Row():
-        chooser = gr.Dropdown(settings.preset_names(), value="Photo", label="Preset", elem_id="preset-choice")
+        chooser = gr.Dropdown(settings.preset_names(), value=FIRST_PRESET, label="Preset", elem_id="preset-choice")
         apply_button = gr.Button("Apply to the Image tab", variant="primary", elem_id="preset-apply")
         delete_button = gr.Button("Delete", variant="stop", elem_id="preset-delete")
-    details = gr.JSON(label="Preset settings", value=settings.get_preset("Photo").to_dict())
+    details = gr.JSON(label="Preset settings", value=preset_details(settings, FIRST_PRESET))
     with gr.Row():
         new_name = gr.Textbox(label="Save the current settings as", placeholder="My preset", elem_id="preset-name")
         save_button = gr.Button("Save preset", elem_id="preset-save")
     status = gr.Markdown(elem_id="preset-status")
+    return PresetsTab(chooser, apply_button, delete_button, details, new_name, save_button, status)
 
-    def show(name):
-        try:
-            return settings.get_preset(name).to_dict()
-        except UserError:
-            return None
 
-    def apply(name):
-        try:
-            preset = settings.get_preset(name)
-        except (UserError, OSError) as error:
-            raise user_error(error) from None
-        return [*values_for(controls.names(), preset, services.manager.upscaler_names()), gr.Tabs(selected="image"),
-                f"Applied **{name}**."]
+# -- listen: the events --------------------------------------------------------------------------------
 
-    def save(name, *values):
-        try:
-            settings.save_preset(name, request_from(controls.names(), list(values), base=settings.defaults))
-        except (UserError, OSError) as error:
-            raise user_error(error) from None
-        name = " ".join(name.split())
-        return gr.update(choices=settings.preset_names(), value=name), f"Saved **{name}**.", ""
+def listen(services: Services, tab: PresetsTab, controls: ImageControls, tabs: gr.Tabs) -> None:
+    settings, names = services.settings, controls.names()
 
-    def delete(name):
-        try:
-            settings.delete_preset(name)
-        except (UserError, OSError) as error:
-            raise user_error(error) from None
-        return gr.update(choices=settings.preset_names(), value="Photo"), f"Deleted **{name}**."
+    def on_apply(name):
+        return fill_image_tab(*apply_preset(settings, services.manager.upscaler_names(), names, name))
 
-    chooser.change(show, chooser, details, api_name=False)
-    apply_button.click(apply, chooser, [*controls.as_list(), tabs, status], api_name=False)
-    save_button.click(save, [new_name, *controls.as_list()], [chooser, status, new_name], api_name=False)
-    delete_button.click(delete, chooser, [chooser, status], api_name=False)
+    def on_save(name, *values):
+        choices, saved, note = save_preset(settings, names, name, list(values))
+        return gr.update(choices=choices, value=saved), note, ""
+
+    def on_delete(name):
+        choices, note = delete_preset(settings, name)
+        return gr.update(choices=choices, value=FIRST_PRESET), note
+
+    tab.chooser.change(lambda name: preset_details(settings, name), tab.chooser, tab.details, api_name=False)
+    tab.apply_button.click(on_apply, tab.chooser, [*controls.as_list(), tabs, tab.status], api_name=False)
+    tab.save_button.click(on_save, [tab.new_name, *controls.as_list()], [tab.chooser, tab.status, tab.new_name],
+                          api_name=False)
+    tab.delete_button.click(on_delete, tab.chooser, [tab.chooser, tab.status], api_name=False)
+
+
+def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
+    listen(services, render(services), controls, tabs)

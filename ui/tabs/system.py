@@ -1,7 +1,13 @@
-"""System tab: devices, memory, versions, loaded models, every model's availability, downloads."""
+"""System tab: devices, memory, versions, loaded models, every model's availability, downloads.
+
+Module-level handlers first (plain values in, values out; tested without a browser), then `render()`
+(the layout) and `listen()` (the events).
+"""
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -10,46 +16,86 @@ from ui.services import Services, progress_adapter, user_error
 from utils.gpu import GPUDetector
 from utils.metrics import format_bytes
 
+MODEL_HEADERS = ["Model", "Kind", "Status", "Size", "Description"]
+
+
+# -- handlers: values in, values out -----------------------------------------------------------------
 
 def missing_names(rows) -> list[str]:
     return [row.name for row in rows if not row.available]
 
 
-def build(services: Services) -> None:
+def snapshot(services: Services) -> tuple[str, list[list[str]], list[str]]:
+    """(the machine as Markdown, the models table, the models whose weights are not here yet)."""
     manager, config = services.manager, services.config
+    free = format_bytes(shutil.disk_usage(config.OUTPUT_DIR).free) if config.OUTPUT_DIR.exists() else "n/a"
+    loaded = [f"{m.name} ({m.device}, {m.precision})" for m in manager.loaded_models()]
+    info = system_markdown(GPUDetector.get_system_info(), loaded, free, str(config.OUTPUT_DIR))
+    rows = manager.list_models()
+    return info, models_table(rows), missing_names(rows)
 
-    def snapshot():
-        free = format_bytes(shutil.disk_usage(config.OUTPUT_DIR).free) if config.OUTPUT_DIR.exists() else "n/a"
-        loaded = [f"{m.name} ({m.device}, {m.precision})" for m in manager.loaded_models()]
-        info = system_markdown(GPUDetector.get_system_info(), loaded, free, str(config.OUTPUT_DIR))
-        rows = manager.list_models()
-        missing = missing_names(rows)
-        return info, models_table(rows), gr.update(choices=missing, value=missing[0] if missing else None)
 
-    info, table, _ = snapshot()
+def download(services: Services, name: str | None, progress=None) -> tuple[str, list[list[str]], list[str], str]:
+    """Fetch and verify model `name`'s weights: the new snapshot and the note; one sentence if it
+    cannot be done. `progress` is called like gr.Progress, `((done, total), desc=note)`."""
+    if not name:
+        raise gr.Error("Choose a model to download.", print_exception=False)
+    if name not in services.manager.models:
+        raise gr.Error("Unknown model; choose one from the list.", print_exception=False)
+    try:
+        services.manager.download(name, on_progress=progress_adapter(progress))
+    except Exception as error:  # every failure ends in one sentence (the log has the traceback)
+        raise user_error(error) from None
+    return (*snapshot(services), f"Downloaded and verified **{name}**.")
+
+
+def missing_choice(missing: list[str]) -> dict:
+    """The download dropdown's update: the missing models, the first one chosen."""
+    return gr.update(choices=missing, value=missing[0] if missing else None)
+
+
+# -- render: the layout --------------------------------------------------------------------------------
+
+@dataclass
+class SystemTab:
+    summary: Any
+    models: Any
+    to_download: Any
+    download_button: Any
+    refresh: Any
+    status: Any
+
+
+def render(services: Services) -> SystemTab:
+    config = services.config
+    info, table, missing = snapshot(services)
     summary = gr.Markdown(info, elem_id="system-info")
-    models = gr.Dataframe(table, headers=["Model", "Kind", "Status", "Size", "Description"], label="Models",
-                          interactive=False, elem_id="models-table")
+    models = gr.Dataframe(table, headers=MODEL_HEADERS, label="Models", interactive=False, elem_id="models-table")
     gr.Markdown(f"Weights folder: `{config.WEIGHTS_DIR}`; put your own `.pth`/`.safetensors` models in its "
                 "`custom/` folder.")
     with gr.Row(visible=config.ALLOW_DOWNLOADS):
-        missing = missing_names(manager.list_models())
         to_download = gr.Dropdown(missing, value=missing[0] if missing else None, label="Download official weights")
         download_button = gr.Button("Download", elem_id="download-model")
     refresh = gr.Button("Refresh")
     status = gr.Markdown()
+    return SystemTab(summary, models, to_download, download_button, refresh, status)
 
-    def download(name, progress=gr.Progress()):
-        if not name:
-            raise gr.Error("Choose a model to download.", print_exception=False)
-        if name not in manager.models:
-            raise gr.Error("Unknown model; choose one from the list.", print_exception=False)
-        try:
-            manager.download(name, on_progress=progress_adapter(progress))
-        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
-            raise user_error(error) from None
-        return (*snapshot(), f"Downloaded and verified **{name}**.")
 
-    refresh.click(snapshot, None, [summary, models, to_download], api_name=False)
-    download_button.click(download, to_download, [summary, models, to_download, status], api_name=False,
-                          concurrency_id="downloads", concurrency_limit=1)
+# -- listen: the events --------------------------------------------------------------------------------
+
+def listen(services: Services, tab: SystemTab) -> None:
+    def on_refresh():
+        info, table, missing = snapshot(services)
+        return info, table, missing_choice(missing)
+
+    def on_download(name, progress=gr.Progress()):
+        info, table, missing, note = download(services, name, progress)
+        return info, table, missing_choice(missing), note
+
+    tab.refresh.click(on_refresh, None, [tab.summary, tab.models, tab.to_download], api_name=False)
+    tab.download_button.click(on_download, tab.to_download, [tab.summary, tab.models, tab.to_download, tab.status],
+                              api_name=False, concurrency_id="downloads", concurrency_limit=1)
+
+
+def build(services: Services) -> None:
+    listen(services, render(services))

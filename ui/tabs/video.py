@@ -1,58 +1,101 @@
-"""Video tab: upscale a video (or a preview of its start), audio and subtitles kept."""
+"""Video tab: upscale a video (or a preview of its start), audio and subtitles kept.
+
+Module-level handlers first (plain values in, values out; tested without a browser), then `render()`
+(the layout) and `listen()` (the events).
+"""
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
-from engine.jobs.video import CODECS, enhance_video_direct
-from ui.formatting import model_choices
-from ui.services import CancelToken, Services, device_dropdown, device_of, progress_adapter, user_error
-from utils.validation import sanitize_filename
+from engine.jobs.video import CODECS, VIDEO_MODEL, enhance_video_direct, video_defaults
+from engine.request import EnhanceRequest
+from ui.services import CancelToken, Services, device_of
+from ui.widgets import listen_cancel, model_outscale_device, run_buttons
+
+VIDEO_EXTENSIONS = [".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"]
 
 
-def build(services: Services) -> None:
-    config, manager = services.config, services.manager
+# -- handlers: values in, values out -----------------------------------------------------------------
+
+def video_request(services: Services, model_name: str, scale: float, codec_name: str, quality: float,
+                  seconds: float | None, device_name: str | None) -> EnhanceRequest:
+    """The video job's request: the widgets' values over the video defaults, at the server's
+    precision. `seconds` 0 or empty: the whole video."""
+    defaults = video_defaults(services.config.engine).with_changes(precision=services.settings.defaults.precision)
+    return EnhanceRequest.from_dict({"model": model_name, "outscale": scale, "codec": codec_name, "crf": quality,
+                                     "max_seconds": seconds or None, "device": device_of(device_name)},
+                                    base=defaults)
+
+
+def run_video(services: Services, path: str | None, model_name: str, scale: float, codec_name: str, quality: float,
+              seconds: float | None, token: CancelToken, device_name: str | None,
+              request: gr.Request | None = None, progress=None) -> tuple[str, str]:
+    """(result path, status line) for one video; one sentence if it cannot be done. `progress` is
+    called like gr.Progress, `((done, total), desc=note)`."""
+    if not path:
+        raise gr.Error("Upload a video first.", print_exception=False)
+    _, video = services.run_file_job(
+        enhance_video_direct, path,
+        lambda: video_request(services, model_name, scale, codec_name, quality, seconds, device_name),
+        kind="video", token=token, request=request, progress=progress, unit="frames")
+    share = 100 * (video.decode_seconds + video.encode_seconds) / max(video.seconds, 1e-9)
+    return str(video.output_path), (f"**{video.status}.** Decoding and encoding took {share:.0f}% of the time. "
+                                    f"Saved as `{video.output_path.name}`.")
+
+
+# -- render: the layout --------------------------------------------------------------------------------
+
+@dataclass
+class VideoTab:
+    token: Any
+    source: Any
+    preview_seconds: Any
+    model: Any
+    outscale: Any
+    device: Any
+    codec: Any
+    crf: Any
+    run: Any
+    cancel: Any
+    status: Any
+    result: Any
+
+
+def render(services: Services) -> VideoTab:
     token = gr.State(CancelToken())
     with gr.Row(equal_height=False):
         with gr.Column():
             source = gr.File(label="Video (MP4, MOV, MKV, WebM, AVI)", type="filepath", elem_id="video-upload",
-                             file_types=[".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"])
+                             file_types=VIDEO_EXTENSIONS)
             preview_seconds = gr.Number(value=5, minimum=0, label="Preview: only the first seconds (0 = all)")
         with gr.Column():
-            model = gr.Dropdown(model_choices(manager.list_models(("upscaler",))), value="realesr-animevideov3",
-                                label="Model")
-            outscale = gr.Slider(1, 8, value=2, step=0.5, label="Outscale")
-            device = device_dropdown(services, "video-device")
+            model, outscale, device = model_outscale_device(services, VIDEO_MODEL, 2, "video-device")
             with gr.Row():
                 codec = gr.Dropdown(list(CODECS), value="h264", label="Codec")
                 crf = gr.Slider(0, 51, value=18, step=1, label="CRF (lower = better quality, bigger file)")
-            with gr.Row():
-                run = gr.Button("Enhance video", variant="primary", elem_id="video-run")
-                cancel = gr.Button("Cancel", variant="stop")
+            run, cancel = run_buttons("Enhance video", "video-run")
     status = gr.Markdown(elem_id="video-status")
     result = gr.Video(label="Result", interactive=False, elem_id="video-result")
+    return VideoTab(token, source, preview_seconds, model, outscale, device, codec, crf, run, cancel, status, result)
 
+
+# -- listen: the events --------------------------------------------------------------------------------
+
+def listen(services: Services, tab: VideoTab) -> None:
+    # The named API's parameters are this function's (scripts call /enhance_video by these names).
     def process(path, model_name, scale, codec_name, quality, seconds, cancel_token: CancelToken, device_name,
                 request: gr.Request, progress=gr.Progress()):
-        if not path:
-            raise gr.Error("Upload a video first.", print_exception=False)
-        cancel_token.reset()
-        try:
-            with services.job_folder(request, "video") as folder:
-                video = enhance_video_direct(
-                    path, model_name, float(scale), model_manager=manager, config=config,
-                    output_dir=folder, output_name=sanitize_filename(Path(path).stem),
-                    codec=codec_name, crf=int(quality), max_seconds=float(seconds) if seconds else None,
-                    on_progress=progress_adapter(progress, "frames"),
-                    should_cancel=services.job_control(cancel_token, request),
-                    history=services.history_of(request), gpu_id=device_of(device_name))
-        except Exception as error:  # every failure ends in one sentence (the log has the traceback)
-            raise user_error(error) from None
-        share = 100 * (video.decode_seconds + video.encode_seconds) / max(video.seconds, 1e-9)
-        return str(video.output_path), (f"**{video.status}.** Decoding and encoding took {share:.0f}% of the time. "
-                                        f"Saved as `{video.output_path.name}`.")
+        return run_video(services, path, model_name, scale, codec_name, quality, seconds, cancel_token, device_name,
+                         request, progress)
 
-    run.click(process, [source, model, outscale, codec, crf, preview_seconds, token, device], [result, status],
-              api_name="enhance_video", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
-    cancel.click(lambda t: t.cancel(), token, None, queue=False, api_name=False)
+    tab.run.click(process, [tab.source, tab.model, tab.outscale, tab.codec, tab.crf, tab.preview_seconds, tab.token,
+                            tab.device], [tab.result, tab.status], api_name="enhance_video", concurrency_id="device",
+                  concurrency_limit=services.config.CONCURRENCY_LIMIT)
+    listen_cancel(tab.cancel, tab.token)
+
+
+def build(services: Services) -> None:
+    listen(services, render(services))
