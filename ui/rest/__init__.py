@@ -3,7 +3,8 @@ same logins, limits, job folders and engine calls. `create_rest_api` builds it; 
 /api/v1 requests to it, in front of Gradio."""
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ui.login import LoginThrottle
@@ -21,12 +22,22 @@ def create_rest_api(services: Services, throttle: LoginThrottle | None) -> FastA
     """The API app; `throttle` checks HTTP Basic logins (None: a server without logins)."""
     ctx = RestContext.from_services(services)
     ctx.clear_uploads()
+    caller = Caller(throttle)
     api = FastAPI(title="Real-ESRGAN Ultimate REST API", version="1",
                   description="Upscale images and videos, analyse images, follow and cancel jobs. Errors are "
                               '`{"error": {"code": "...", "message": "one sentence"}}`.',
-                  docs_url=f"{PREFIX}/docs", openapi_url=f"{PREFIX}/openapi.json", redoc_url=None,
+                  docs_url=None, openapi_url=None, redoc_url=None,  # served below, behind the login
                   exception_handlers=HANDLERS)  # type: ignore[arg-type]
-    api.include_router(build_router(ctx, Caller(throttle)), prefix=PREFIX)
+    api.include_router(build_router(ctx, caller), prefix=PREFIX)
+
+    @api.get(f"{PREFIX}/openapi.json", include_in_schema=False)
+    async def openapi(owner: str | None = Depends(caller)):
+        return api.openapi()
+
+    @api.get(f"{PREFIX}/docs", include_in_schema=False)
+    async def docs(owner: str | None = Depends(caller)):
+        return get_swagger_ui_html(openapi_url=f"{PREFIX}/openapi.json", title="Real-ESRGAN Ultimate REST API")
+
     api.state.jobs = ctx.jobs
     return api
 
