@@ -376,6 +376,22 @@ def test_readme_login_example_runs_verbatim(login_server, example_folder):
     assert '"code":"unauthorized"' in done.stdout
 
 
+# -- the container's health check, run against these servers ------------------------------------------
+
+def test_the_dockerfile_health_check_passes_on_a_serving_app(server, login_server):
+    import sys
+
+    from tests.api.test_container import healthcheck_command
+    from tests.app_server import free_port
+    command = [sys.executable, *healthcheck_command()[1:]]
+
+    def check(port: int) -> int:
+        return subprocess.run(command, env={"REALESRGAN_SERVER_PORT": str(port)}, timeout=60).returncode
+    assert check(server[1].SERVER_PORT) == 0
+    assert check(login_server[1].SERVER_PORT) == 0  # 401: up, with logins
+    assert check(free_port()) == 1  # nothing listening
+
+
 # -- pure parts ----------------------------------------------------------------------------------------
 
 def test_seconds_left_from_the_measured_rate():

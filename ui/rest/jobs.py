@@ -94,7 +94,8 @@ class JobQueue:
         self.jobs: OrderedDict[str, Job] = OrderedDict()
 
     def active(self) -> int:
-        return sum(job.status in ("queued", "running") for job in self.jobs.values())
+        """Jobs waiting or running (a snapshot: other threads add jobs meanwhile)."""
+        return sum(job.status in ("queued", "running") for job in list(self.jobs.values()))
 
     def submit(self, kind: str, owner: str | None, work: Work) -> Job:
         """Queue `work(job)`, which returns (result path, details); raises QueueFull when the line is full."""
