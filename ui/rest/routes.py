@@ -17,7 +17,7 @@ from engine.jobs.image import image_defaults
 from engine.jobs.video import video_defaults
 from engine.request import HINTS, EnhanceRequest
 from ui.rest.errors import CODES, ApiError, as_api_error, error_body
-from ui.rest.jobs import Job, QueueFull
+from ui.rest.jobs import FINISHED, Job, QueueFull
 from ui.rest.uploads import job_request, read_form, remove_upload, store_upload, the_upload
 from ui.rest.work import RestContext, is_large
 from utils.gpu import GPUDetector
@@ -177,8 +177,9 @@ def build_router(ctx: RestContext, caller) -> APIRouter:
     @router.delete("/jobs/{job_id}", summary="Cancel a waiting or running job")
     async def cancel(job_id: str, owner: str | None = Depends(caller)):
         job = own_job(job_id, owner)
-        if job.status in ("done", "failed", "cancelled"):
-            raise ApiError("already_ended", f"Job {job.id} has already ended ({job.status}); there is nothing to cancel.")
+        if job.status in FINISHED:
+            raise ApiError("already_ended", f"Job {job.id} has already ended ({job.status}); there is nothing to "
+                                            "cancel.")
         jobs.cancel(job)
         return job_json(job)
 
