@@ -278,6 +278,23 @@ def test_queue_full_is_503_and_a_waiting_job_is_cancelled(client, server, photo)
     assert wait_until_finished(client, second)["status"] == "done"
 
 
+def test_large_work_is_answered_with_a_job(client, server, skimage_dir):
+    """camera.png (512x512) at x8 would be 16.8 MP: a job id, not a wait. It waits behind a held
+    worker and is cancelled there, so no model work is done."""
+    release = threading.Event()
+    holder = server[2].submit("image", None, lambda job: (release.wait(POLL_LIMIT_S), (skimage_dir, {}))[1])
+    try:
+        response = client.post("/upscale", files={"image": (skimage_dir / "camera.png").open("rb")},
+                               data={"model": MODEL, "outscale": "8"})
+        assert response.status_code == 202, response.text
+        job = response.json()
+        assert job["status"] == "queued" and job["result_url"] is None
+        assert client.delete(f"/jobs/{job['id']}").json()["status"] == "cancelled"
+    finally:
+        release.set()
+    assert wait_until_finished(client, holder.id)["status"] == "done"
+
+
 def test_a_burst_is_answered_with_results_or_busy_never_500(server, photo):
     url = server[0] + "/api/v1/upscale"
     answers: list[httpx.Response | BaseException] = []
