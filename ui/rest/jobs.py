@@ -57,6 +57,7 @@ class Job:
     result_path: Path | None = None
     details: dict[str, Any] = field(default_factory=dict)
     error: BaseException | None = None
+    error_message: str = ""  # the error's one sentence, worked out (and logged) once
     cancel_event: threading.Event = field(default_factory=threading.Event)
     future: Future | None = None
     first_report: tuple[float, int] | None = None
@@ -141,11 +142,10 @@ class JobQueue:
         try:
             path, details = work(job)
         except Cancelled as error:
-            job.error = error
+            job.error, job.error_message = error, str(error)
             status = "cancelled"
         except Exception as error:  # reported to the caller as one sentence; describe_error logs the rest
-            describe_error(error)
-            job.error = error
+            job.error, job.error_message = error, describe_error(error)
             status = "failed"
         else:
             job.result_path, job.details = path, details

@@ -3,7 +3,6 @@ worker threads) and formats the answer. Errors are `ApiError`s (see errors.py)."
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from engine.jobs.image import image_defaults
 from engine.jobs.video import video_defaults
 from engine.request import HINTS, EnhanceRequest
-from ui.rest.errors import CODES, ApiError, as_api_error, error_body
+from ui.rest.errors import CODES, ApiError, as_api_error, code_of, error_body
 from ui.rest.jobs import FINISHED, Job, QueueFull
 from ui.rest.uploads import job_request, read_form, remove_upload, store_upload, the_upload
 from ui.rest.work import RestContext, is_large
@@ -35,8 +34,7 @@ def field_schema(name: str) -> dict[str, Any]:
     types = set(getattr(hint, "__args__", (hint,)))
     kind = ("boolean" if bool in types else "string" if str in types else "integer" if int in types
             else "number" if float in types else "string")
-    default = dataclasses.fields(EnhanceRequest)[list(EnhanceRequest.__dataclass_fields__).index(name)].default
-    return {"type": kind, "default": default}
+    return {"type": kind, "default": EnhanceRequest.__dataclass_fields__[name].default}
 
 
 def multipart_body(file_field: str, media: str) -> dict:
@@ -50,6 +48,13 @@ def multipart_body(file_field: str, media: str) -> dict:
         "schema": {"type": "object", "required": [file_field], "properties": properties}}}}}
 
 
+def job_error(job: Job) -> ApiError:
+    """Why a job failed or stopped, as the API tells it."""
+    if job.error is None:
+        return ApiError("cancelled", "The job was cancelled before it started.")
+    return ApiError(code_of(job.error), job.error_message or str(job.error))
+
+
 def job_json(job: Job) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": job.id, "kind": job.kind, "status": job.status, "progress": round(job.progress, 4),
@@ -60,8 +65,7 @@ def job_json(job: Job) -> dict[str, Any]:
         body["result_url"] = f"/api/v1/jobs/{job.id}/result"
         body["result"] = job.details
     elif job.status in ("failed", "cancelled"):
-        error = as_api_error(job.error) if job.error else ApiError("cancelled", "The job was cancelled before it "
-                                                                                "started.")
+        error = job_error(job)
         body["error"] = error_body(error.code, error.message)["error"]
     return body
 
@@ -130,7 +134,7 @@ def build_router(ctx: RestContext, caller) -> APIRouter:
             return accepted(job)
         await wait_for(job, request)
         if job.status != "done":
-            raise as_api_error(job.error) if job.error else ApiError("cancelled", "The job was cancelled.")
+            raise job_error(job)
         return result_response(job)
 
     @router.post("/video", summary="Upscale a video (answers with a job id)", status_code=202,
@@ -170,7 +174,7 @@ def build_router(ctx: RestContext, caller) -> APIRouter:
             return result_response(job)
         if job.status == "done":
             raise ApiError("not_found", f"Job {job.id}'s result is no longer on the server.")
-        reason = f" ({as_api_error(job.error).message})" if job.error else ""
+        reason = f" ({job_error(job).message})" if job.error else ""
         raise ApiError("not_finished", f"Job {job.id} is {job.status}{reason}; its result exists only once it is "
                                        "done (poll its status).")
 
