@@ -13,6 +13,8 @@ ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE} AS build
 ARG VARIANT=cpu
 # CPU variant: PyTorch's CPU-only wheels (same pinned versions, about 5 GB less than the CUDA build).
+# Where that index cannot be reached (a PyPI-only network) the build says so and takes PyPI's build,
+# which also runs on the CPU; an empty TORCH_CPU_INDEX goes straight to PyPI.
 ARG TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
@@ -20,8 +22,11 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY requirements.txt requirements-nodeps.txt /tmp/req/
 RUN set -eux; \
     case "$VARIANT" in \
-      cpu) pip install --index-url "$TORCH_CPU_INDEX" \
-             "$(grep -E '^torch==' /tmp/req/requirements.txt)" "$(grep -E '^torchvision==' /tmp/req/requirements.txt)" ;; \
+      cpu) if [ -n "$TORCH_CPU_INDEX" ]; then \
+             pip install --index-url "$TORCH_CPU_INDEX" --extra-index-url https://pypi.org/simple \
+               "$(grep -E '^torch==' /tmp/req/requirements.txt)" "$(grep -E '^torchvision==' /tmp/req/requirements.txt)" \
+             || echo "WARNING: $TORCH_CPU_INDEX cannot be reached; installing PyPI's PyTorch (CUDA build, runs on CPU)" >&2; \
+           fi ;; \
       gpu) ;; \
       *) echo "VARIANT must be cpu or gpu, not $VARIANT" >&2; exit 1 ;; \
     esac; \
