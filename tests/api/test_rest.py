@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.jobs.job_control import TimeLimitExceeded
 from tests.app_server import app_config_for, running_app
 from tests.conftest import ROOT
 from tests.video_samples import make_video
 from ui.rest.jobs import seconds_left
-from utils.errors import Cancelled
+from utils.errors import Cancelled, InvalidInput, OutOfMemory, OutputError, WeightsMissing
 
 pytestmark = pytest.mark.slow
 MODEL = "realesr-animevideov3"
@@ -202,6 +203,25 @@ def test_bad_settings_are_400_with_the_sentence(client, photo, data, words):
     assert response.status_code == 400, response.text
     error = error_of(response)
     assert error["code"] in ("bad_input", "weights_missing") and words.lower() in error["message"].lower()
+
+
+def test_missing_weights_are_400_without_server_paths(client, server, photo):
+    response = client.post("/upscale", files={"image": photo.open("rb")}, data={"model": "RealESRNet_x4plus"})
+    assert response.status_code == 400, response.text
+    error = error_of(response)
+    assert error["code"] == "weights_missing" and "RealESRNet_x4plus is not on this server" in error["message"]
+    assert str(server[1].WEIGHTS_DIR) not in error["message"]
+
+
+@pytest.mark.parametrize("error, code, status", [
+    (InvalidInput("x."), "bad_input", 400), (WeightsMissing("x.", model="m", filename="m.pth"), "weights_missing", 400),
+    (Cancelled("x."), "cancelled", 409), (OutOfMemory("x."), "out_of_memory", 503),
+    (TimeLimitExceeded("x."), "time_limit", 503), (OutputError("x."), "output_error", 507),
+    (RuntimeError("boom"), "internal", 500)])
+def test_each_engine_failure_has_its_stable_code(error, code, status):
+    from ui.rest.errors import as_api_error
+    told = as_api_error(error)
+    assert (told.code, told.status) == (code, status) and "boom" not in told.message
 
 
 def test_bad_uploads_are_400(client, tmp_path):

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.jobs.job_control import TimeLimitExceeded
 from utils.errors import (Cancelled, ChecksumMismatch, DownloadFailed, InvalidInput, ModelUnsupported, OutOfMemory,
-                          OutputError, WeightsMissing, describe_error)
+                          OutputError, UserError, WeightsMissing, describe_error)
 from utils.files import OutputWriteError
 
 # code -> HTTP status; the README's table lists the same codes.
@@ -70,11 +70,22 @@ def code_of(error: BaseException) -> str:
     return "internal"
 
 
-def as_api_error(error: BaseException) -> ApiError:
-    """An engine failure as the API tells it: its code and its one sentence (a traceback goes to the log)."""
+def message_of(error: BaseException) -> str:
+    """The one sentence for an engine failure; missing weights are told without server paths."""
+    if isinstance(error, WeightsMissing) and error.model:
+        return (f"{error.model} is not on this server yet; download it in the web UI's System tab (or ask the "
+                f"administrator to put {error.filename} in the weights folder), then try again.")
+    return describe_error(error)
+
+
+def as_api_error(error: BaseException, logged_message: str = "") -> ApiError:
+    """An engine failure as the API tells it: its code and its one sentence (a traceback goes to
+    the log; `logged_message`: the sentence already worked out, so an unexpected error is logged once)."""
     if isinstance(error, ApiError):
         return error
-    return ApiError(code_of(error), describe_error(error))
+    if logged_message and not isinstance(error, (UserError, OutputWriteError)):
+        return ApiError(code_of(error), logged_message)
+    return ApiError(code_of(error), message_of(error))
 
 
 async def on_api_error(request: Request, error: ApiError) -> JSONResponse:

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from engine.jobs.image import image_defaults
 from engine.jobs.video import video_defaults
 from engine.request import HINTS, EnhanceRequest
-from ui.rest.errors import CODES, ApiError, as_api_error, code_of, error_body
+from ui.rest.errors import CODES, ApiError, as_api_error, error_body
 from ui.rest.jobs import FINISHED, Job, QueueFull
 from ui.rest.uploads import job_request, read_form, remove_upload, store_upload, the_upload
 from ui.rest.work import RestContext, is_large
@@ -52,7 +52,7 @@ def job_error(job: Job) -> ApiError:
     """Why a job failed or stopped, as the API tells it."""
     if job.error is None:
         return ApiError("cancelled", "The job was cancelled before it started.")
-    return ApiError(code_of(job.error), job.error_message or str(job.error))
+    return as_api_error(job.error, job.error_message)
 
 
 def job_json(job: Job) -> dict[str, Any]:
