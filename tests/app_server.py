@@ -23,11 +23,13 @@ def app_config_for(root: Path, weights_dir: Path, **extra: str) -> AppConfig:
 
 
 @contextmanager
-def running_app(config: AppConfig) -> Iterator[str]:
+def running_app(config: AppConfig, demo=None) -> Iterator[str]:
+    """The app (or `demo`, made by `create_app(config)`) serving the UI and its REST API."""
     from ui.app import create_app, launch_options
-    demo = create_app(config)
-    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
+    demo = demo or create_app(config)
+    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config, demo))
     try:
         yield f"http://127.0.0.1:{config.SERVER_PORT}"
     finally:
         demo.close()
+        demo.rest_api.state.jobs.shutdown()

@@ -1,0 +1,101 @@
+"""The engine calls behind the REST routes, each run in a worker thread: the same entry points,
+limits, job folders and history as the web UI's handlers."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from engine.jobs.image import enhance_image_direct
+from engine.jobs.job_control import JobControl
+from engine.jobs.job_folders import job_folder
+from engine.jobs.video import enhance_video_direct
+from engine.request import EnhanceRequest
+from ui.rest.jobs import Job, JobQueue
+from ui.rest.uploads import remove_upload
+from ui.services import Services
+from utils.errors import UserError
+from utils.image_formats import pillow_ids_for
+from utils.images import read_image
+
+# An image whose result is larger than this is answered with a job id (202), not waited for.
+ASYNC_ABOVE_PIXELS = 16_000_000
+
+
+@dataclass
+class RestContext:
+    services: Services
+    jobs: JobQueue
+    uploads_dir: Path
+
+    @classmethod
+    def from_services(cls, services: Services) -> "RestContext":
+        config = services.config
+        return cls(services, JobQueue(workers=config.CONCURRENCY_LIMIT, max_waiting=config.QUEUE_MAX_SIZE),
+                   config.DATA_DIR / "api-uploads")
+
+    def clear_uploads(self) -> None:
+        """Uploads left by a server that stopped mid-job (each job removes its own when it ends)."""
+        shutil.rmtree(self.uploads_dir, ignore_errors=True)
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+
+    def control(self, job: Job) -> JobControl:
+        return JobControl(cancelled=job.cancelled, time_limit_s=self.services.config.JOB_TIME_LIMIT_S)
+
+    def history(self, owner: str | None):
+        return self.services.history.for_owner(owner, within=self.services.config.OUTPUT_DIR)
+
+    def upscale_image(self, job: Job, path: Path, request: EnhanceRequest) -> tuple[Path, dict[str, Any]]:
+        services, config = self.services, self.services.config
+        try:
+            with job_folder(config.OUTPUT_DIR, job.owner, "image") as folder:
+                result = enhance_image_direct(path, request=request, model_manager=services.manager,
+                                              config=config.engine, output_dir=folder, output_name=path.stem,
+                                              on_progress=job.report, should_cancel=self.control(job),
+                                              history=self.history(job.owner))
+        finally:
+            remove_upload(path)
+        height, width = result.image.shape[:2]
+        return result.output_path, {"width": width, "height": height, "format": result.details["format"],
+                                    "status": result.status, "metrics": result.metrics}
+
+    def upscale_video(self, job: Job, path: Path, request: EnhanceRequest) -> tuple[Path, dict[str, Any]]:
+        services, config = self.services, self.services.config
+        try:
+            with job_folder(config.OUTPUT_DIR, job.owner, "video") as folder:
+                video = enhance_video_direct(path, request=request, model_manager=services.manager,
+                                             config=config.engine, output_dir=folder, output_name=path.stem,
+                                             on_progress=job.report, should_cancel=self.control(job),
+                                             history=self.history(job.owner))
+        finally:
+            remove_upload(path)
+        return video.output_path, {"width": video.width, "height": video.height, "frames": video.frames,
+                                   "fps": float(video.fps), "status": video.status, "notes": list(video.notes)}
+
+    def analyze(self, path: Path) -> dict[str, Any]:
+        config = self.services.config
+        try:
+            decoded = read_image(path, max_bytes=config.MAX_IMAGE_BYTES, max_pixels=config.MAX_IMAGE_PIXELS)
+            return self.services.enhancer.get_intelligent_settings(decoded.pixels)
+        finally:
+            remove_upload(path)
+
+
+def result_pixels(path: Path, request: EnhanceRequest) -> int | None:
+    """The result's pixel count read from the file's header (no decoding), or None when the header
+    does not tell (the job itself then reports what is wrong)."""
+    try:
+        with Image.open(path, formats=pillow_ids_for(path.name)) as image:
+            width, height = image.size
+        scale = request.outscale_for(width, height)
+    except (OSError, ValueError, UserError, Image.DecompressionBombError):
+        return None
+    passes = 2 if request.double_pass else 1
+    return int(width * height * scale ** (2 * passes))
+
+
+def is_large(path: Path, request: EnhanceRequest) -> bool:
+    return (result_pixels(path, request) or 0) > ASYNC_ABOVE_PIXELS
