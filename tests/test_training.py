@@ -1,0 +1,261 @@
+"""Fine-tuning: the degradation, the data, a real (tiny) training run of the bundled
+realesr-animevideov3 on real photos, resume, cancel, the saved custom model, the CLI."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.model_manager import ModelManager
+from engine.training import TrainingRequest, train_model
+from engine.training import degradation as deg
+from engine.training.data import ImageSource, sample_batch, split_images
+from engine.training.losses import ssim, training_loss
+from engine.training.validation import to_tensor
+from utils.errors import Cancelled, InvalidInput, ModelUnsupported, WeightsMissing
+
+BASE = "realesr-animevideov3"
+TINY = dict(steps=16, patch_px=32, batch_size=2, seed=3, learning_rate=1e-4, validation_crop_px=64,
+            checkpoint_every=100)
+PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(2, before))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory, skimage_dir) -> Path:
+    """Four real photos, cut to 96x96 so the run stays tiny (PNG and one JPEG, as a user's folder)."""
+    folder = tmp_path_factory.mktemp("sharp")
+    for name in PHOTOS:
+        image = Image.open(skimage_dir / name).convert("RGB")
+        left, top = (image.width - 96) // 2, (image.height - 96) // 2
+        crop = image.crop((left, top, left + 96, top + 96))
+        crop.save(folder / (Path(name).stem + (".jpg" if name.endswith(".jpg") else ".png")), quality=95)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def train_manager(tmp_path_factory, weights_dir, manager) -> ModelManager:
+    """A weights folder of its own (its custom/ must not leak into other tests' model lists), given
+    the bundled model the session already converted."""
+    manager.load_model(BASE)
+    own = tmp_path_factory.mktemp("train-weights")
+    shutil.copytree(weights_dir / "bundled", own / "bundled")
+    return ModelManager(weights_dir=own, allow_downloads=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(train_manager, photo_folder, tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    request = TrainingRequest(folder=photo_folder, name="tiny", **TINY)
+    return request, train_model(request, manager=train_manager, work_dir=work / "tiny")
+
+
+# -- degradation -------------------------------------------------------------------------------
+def test_kernels_sum_to_one_and_match_their_definitions():
+    iso = deg.gaussian_kernel(9, 1.5, 1.5)
+    one_d = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    assert np.allclose(iso, np.outer(one_d, one_d) / np.outer(one_d, one_d).sum(), atol=1e-6)
+    for kernel in (iso, deg.generalized_gaussian_kernel(11, 2, 1, 0.5, 3.0), deg.plateau_kernel(7, 1, 2, 1.0, 1.5),
+                   deg.sinc_kernel(21, np.pi / 4)):
+        assert kernel.dtype == np.float32 and kernel.shape[0] == kernel.shape[1] and kernel.shape[0] % 2 == 1
+        assert abs(float(kernel.sum()) - 1) < 1e-5
+    aniso = deg.gaussian_kernel(15, 3.0, 0.5, 0.0)
+    assert aniso[7, :].sum() > 3 * aniso[:, 7].sum()  # wide along x, narrow along y
+
+
+def test_sinc_kernel_is_a_low_pass_with_its_cutoff():
+    kernel = deg.sinc_kernel(21, np.pi / 4)
+    response = np.abs(np.fft.fft2(kernel, (128, 128)))
+    # frequency pi/8 (16 of 128 bins) passes, pi/2 (32 bins... 64 is Nyquist) is stopped
+    assert response[0, 0] == pytest.approx(1, abs=1e-5)
+    assert response[0, 8] > 0.8 and response[0, 32] < 0.1
+
+
+def test_degrade_is_deterministic_and_gives_the_low_resolution_shape():
+    hr = np.random.default_rng(0).random((64, 48, 3), dtype=np.float32)
+    one = deg.degrade(hr, 4, np.random.default_rng(11))
+    again = deg.degrade(hr, 4, np.random.default_rng(11))
+    other = deg.degrade(hr, 4, np.random.default_rng(12))
+    assert one.shape == (16, 12, 3) and one.dtype == np.float32
+    assert 0 <= one.min() and one.max() <= 1
+    assert np.array_equal(one, again) and not np.array_equal(one, other)
+    with pytest.raises(ValueError):
+        deg.degrade(hr[:63], 4, np.random.default_rng(0))
+
+
+def test_noise_and_jpeg_do_what_they_say():
+    flat = np.full((200, 200, 3), 0.5, np.float32)
+    rng = np.random.default_rng(5)
+    noisy = deg.add_gaussian_noise(flat, 10, False, rng)
+    assert np.std(noisy - flat) * 255 == pytest.approx(10, rel=0.03)
+    gray = deg.add_gaussian_noise(flat, 10, True, rng)
+    assert np.array_equal(gray[..., 0], gray[..., 2])  # one noise for every channel
+    shot = deg.add_poisson_noise(flat, 1.0, False, rng)
+    assert abs(float(np.mean(shot - flat))) < 0.005 and np.std(shot - flat) > 0.005
+    photo = np.random.default_rng(1).random((32, 32, 3)).astype(np.float32)
+    assert np.abs(deg.jpeg(photo, 10) - photo).mean() > np.abs(deg.jpeg(photo, 100) - photo).mean()
+
+
+def test_ssim_agrees_with_scikit_image():
+    from skimage.metrics import structural_similarity
+    rng = np.random.default_rng(2)
+    a = rng.random((40, 50, 3))
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1)
+    ours = float(ssim(to_tensor(a.astype(np.float32), torch.device("cpu")),
+                      to_tensor(b.astype(np.float32), torch.device("cpu"))))
+    assert ours == pytest.approx(structural_similarity(a, b, channel_axis=2, data_range=1), abs=1e-5)
+
+
+# -- data --------------------------------------------------------------------------------------
+def test_split_holds_back_the_last_images_and_needs_two(tmp_path):
+    paths = [tmp_path / f"{i:03d}.png" for i in range(20)]
+    split = split_images(paths, 0.1)
+    assert split.validation == tuple(paths[-2:]) and split.train == tuple(paths[:-2])
+    with pytest.raises(InvalidInput, match="at least 2 images"):
+        split_images(paths[:1])
+
+
+def test_batches_depend_only_on_seed_and_step(photo_folder):
+    source = ImageSource(sorted(photo_folder.iterdir()), 32)
+    lr, hr = sample_batch(source, seed=1, step=5, batch_size=3, patch_px=32, scale=4)
+    lr2, hr2 = sample_batch(ImageSource(sorted(photo_folder.iterdir()), 32), seed=1, step=5, batch_size=3,
+                            patch_px=32, scale=4)
+    assert lr.shape == (3, 8, 8, 3) and hr.shape == (3, 32, 32, 3)
+    assert np.array_equal(lr, lr2) and np.array_equal(hr, hr2)
+    assert not np.array_equal(hr, sample_batch(source, seed=1, step=6, batch_size=3, patch_px=32, scale=4)[1])
+
+
+# -- training ----------------------------------------------------------------------------------
+def test_training_lowers_the_loss_on_its_batches(tiny_run, train_manager, photo_folder):
+    """The saved model (loaded back through the ModelManager) fits the training batches better than
+    the starting model: the loss fell over the run."""
+    request, result = tiny_run
+    base = train_manager.load_model(BASE, "cpu", fp32=True).descriptor.model
+    tuned = train_manager.load_model(result.model_name, "cpu", fp32=True).descriptor.model
+    source = ImageSource(sorted(photo_folder.iterdir())[:-1], 32)
+
+    def mean_loss(net) -> float:
+        with torch.no_grad():
+            return float(np.mean([float(training_loss(net(to_tensor(lr, torch.device("cpu"))),
+                                                      to_tensor(hr, torch.device("cpu"))))
+                                  for lr, hr in (sample_batch(source, seed=request.seed, step=s, batch_size=2,
+                                                              patch_px=32, scale=4) for s in range(request.steps))]))
+    before, after = mean_loss(base), mean_loss(tuned)
+    assert after < before * 0.97, (before, after)
+    assert len(result.losses) == request.steps and all(np.isfinite(result.losses))
+
+
+def test_the_result_is_a_custom_model_every_tab_can_use(tiny_run, train_manager, skimage_dir, tmp_path):
+    from engine.processor import enhance_image_direct
+    _, result = tiny_run
+    assert result.model_name == "custom/tiny" and result.model_name in train_manager.upscaler_names()
+    assert result.model_path.suffix == ".safetensors"
+    source = Image.open(skimage_dir / "chelsea.png").convert("RGB").crop((100, 60, 140, 92))
+    source.save(tmp_path / "cat.png")
+    out = enhance_image_direct(tmp_path / "cat.png", result.model_name, 4, model_manager=train_manager,
+                               output_dir=tmp_path / "out")
+    with Image.open(out.output_path) as image:
+        assert image.size == (160, 128)
+    card = json.loads(result.card_path.read_text())
+    assert card["base_model"] == BASE and card["training"]["steps"] == 16 and card["training"]["seed"] == 3
+    assert card["data"]["train_images"] == 3 and card["data"]["validation_images"] == 1
+    assert set(card["validation"]["mean"]) == {"base_psnr_db", "tuned_psnr_db", "base_ssim", "tuned_ssim"}
+    assert "# custom/tiny" in result.card_path.with_suffix(".md").read_text()
+    with Image.open(result.grid_path) as grid:
+        assert grid.mode == "RGB" and grid.width == 4 * 192
+
+
+def test_validation_figures_are_psnr_of_the_saved_models(tiny_run, train_manager, photo_folder):
+    """Recompute the tuned model's PSNR on the held-back image independently (numpy)."""
+    from engine.training.data import validation_pairs
+    request, result = tiny_run
+    held = ImageSource([sorted(photo_folder.iterdir())[-1]], 32)
+    ((lr, hr),) = validation_pairs(held, seed=request.seed, crop_px=64, scale=4)
+    tuned = train_manager.load_model(result.model_name, "cpu", fp32=True).descriptor.model
+    with torch.no_grad():
+        out = tuned(to_tensor(lr, torch.device("cpu")))[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    mse = np.mean((np.rint(out * 255) - np.rint(hr * 255)) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) == pytest.approx(result.validation.rows[0].tuned_psnr_db, abs=0.01)
+
+
+def test_resuming_from_a_checkpoint_gives_the_same_weights(train_manager, photo_folder, tmp_path):
+    common = dict(TINY, steps=6, checkpoint_every=2)
+    straight = train_model(TrainingRequest(folder=photo_folder, name="straight", **common), manager=train_manager,
+                           work_dir=tmp_path / "straight")
+    steps_seen = []
+
+    def on_step(report):
+        steps_seen.append(report.step)
+    with pytest.raises(Cancelled, match="cancelled at step 3 of 6"):
+        train_model(TrainingRequest(folder=photo_folder, name="resumed", **common), manager=train_manager,
+                    work_dir=tmp_path / "resumed", on_step=on_step, should_cancel=lambda: len(steps_seen) >= 3)
+    # nothing half-written: no temporary files, no model yet, a checkpoint that loads
+    leftovers = [p.name for p in list((tmp_path / "resumed").iterdir()) + list(train_manager.custom_dir.iterdir())
+                 if p.name.endswith(".part") or p.stem == "resumed"]
+    assert leftovers == []
+    saved = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 3 and len(saved["losses"]) == 3
+    resumed = train_model(TrainingRequest(folder=photo_folder, name="resumed", **common), manager=train_manager,
+                          work_dir=tmp_path / "resumed", on_step=on_step)
+    assert resumed.resumed_from == 3 and steps_seen == [1, 2, 3, 4, 5, 6]
+    assert resumed.losses == straight.losses
+    from safetensors.torch import load_file
+    a, b = load_file(straight.model_path), load_file(resumed.model_path)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "resumed").exists()  # the checkpoint goes once the model is saved
+
+
+def test_user_errors_are_one_sentence(tiny_run, train_manager, photo_folder, tmp_path):
+    def attempt(**changes):
+        request = TrainingRequest(**{**dict(folder=photo_folder, name="x", **TINY), **changes})
+        with pytest.raises((InvalidInput, WeightsMissing, ModelUnsupported)) as caught:
+            train_model(request, manager=train_manager, work_dir=tmp_path / "w")
+        message = str(caught.value)
+        assert "\n" not in message and message.endswith(".")
+        return message
+    assert "realesr-general-x4v3.pth" in attempt(base="realesr-general-x4v3")  # downloadable only, none here
+    assert "Compact" in attempt(base="RealESRGAN_x4plus_anime_6B")
+    assert "already exists" in attempt(name="tiny")
+    assert "model name" in attempt(name="../evil")
+    assert "multiple of 8" in attempt(patch_px=36)
+    assert "at least 2 images" in attempt(folder=tmp_path)
+    assert not (train_manager.custom_dir / "x.safetensors").exists()
+
+
+def test_cli_trains_and_prints_the_validation_table(tmp_path, cli_env, photo_folder, train_manager):
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    weights = tmp_path / "weights"
+    shutil.copytree(train_manager.weights_dir / "bundled", weights / "bundled")
+    env = dict(cli_env, REALESRGAN_WEIGHTS_DIR=str(weights), OMP_NUM_THREADS="2")
+    result = subprocess.run([sys.executable, str(root / "main.py"), "train", str(photo_folder), "-o", "cli-model",
+                             "--steps", "4", "--patch-size", "32", "--batch-size", "2", "--seed", "1"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "fine-tuned vs starting model:" in result.stdout and "custom/cli-model" in result.stdout
+    assert "step 4/4" in result.stderr
+    assert (weights / "custom" / "cli-model.safetensors").is_file()
+    assert "custom/cli-model" in ModelManager(weights_dir=weights).upscaler_names()
+
+
+def test_cli_refuses_an_existing_name_in_one_line(tiny_run, train_manager, photo_folder, app_config, capsys):
+    from dataclasses import replace
+
+    from cli import main
+    config = replace(app_config, WEIGHTS_DIR=train_manager.weights_dir)
+    code = main(["train", str(photo_folder), "-o", "tiny", "--steps", "4", "--patch-size", "32"], config)
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "already exists" in err
