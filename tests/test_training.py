@@ -259,3 +259,46 @@ def test_cli_refuses_an_existing_name_in_one_line(tiny_run, train_manager, photo
     code = main(["train", str(photo_folder), "-o", "tiny", "--steps", "4", "--patch-size", "32"], config)
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "already exists" in err
+
+
+# -- the Train tab's pure handlers -------------------------------------------------------------
+def test_train_tab_accepts_only_folders_inside_the_input_folder(tmp_path):
+    from ui.tabs.train import training_request
+    inputs = tmp_path / "inputs"
+    (inputs / "show").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    ok = training_request(inputs, " show ", "my-model", BASE, 40, 64, 2, 7)
+    assert ok.folder == (inputs / "show").resolve() and ok.steps == 40 and ok.patch_px == 64 and ok.seed == 7
+    for folder in ("../elsewhere", str(tmp_path / "elsewhere"), "/etc"):
+        with pytest.raises(InvalidInput, match="outside the input folder") as caught:
+            training_request(inputs, folder, "my-model", BASE, 40, 64, 2, 7)
+        assert "\n" not in str(caught.value)
+    for folder, name, steps, fragment in (("", "m", 40, "Name a folder"), ("show", " ", 40, "name"),
+                                          ("show", "m", 2.5, "whole number"), ("show", "m", 0, "Steps must be"),
+                                          ("missing", "m", 40, "There is no folder")):
+        with pytest.raises(InvalidInput, match=fragment):
+            training_request(inputs, folder, name, BASE, steps, 64, 2, 7)
+
+
+def test_train_tab_plot_progress_and_choices(train_manager):
+    from engine.training import StepReport
+    from ui.tabs.train import base_choices, loss_frame, progress_markdown
+    short = loss_frame([0.3, 0.2, 0.1])
+    assert list(short["step"]) == [1, 2, 3] and list(short["loss"]) == [0.3, 0.2, 0.1]
+    long = loss_frame(list(np.linspace(1, 0, 1000)), max_points=400)
+    assert len(long) == 400 and long["step"].iloc[-1] == 1000 and long["loss"].mean() == pytest.approx(0.5, abs=1e-3)
+    text = progress_markdown(StepReport(40, 500, 0.1234, 125.0, 3.2, 0))
+    assert "Step 40 / 500" in text and "0.1234" in text and "2 min 05 s left" in text
+    assert "continued from the checkpoint at step 20" in progress_markdown(StepReport(40, 500, 0.1, 1.0, 1.0, 20))
+    choices = base_choices(train_manager)
+    assert choices[:2] == [BASE, "realesr-general-x4v3"] and "RealESRGAN_x4plus" not in choices
+
+
+def test_train_tab_run_reports_a_cancel_as_its_error(train_manager, photo_folder, tmp_path):
+    from ui.tabs.train import TrainingRun
+    run = TrainingRun.start(TrainingRequest(folder=photo_folder, name="never", **TINY), manager=train_manager,
+                            work_dir=tmp_path / "never", should_cancel=lambda: True)
+    run.thread.join(timeout=120)
+    assert not run.running and run.poll(0) == [] and run.result is None
+    assert isinstance(run.error, Cancelled) and "cancelled at step 0" in str(run.error)
+    assert not (train_manager.custom_dir / "never.safetensors").exists()
