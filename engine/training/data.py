@@ -47,8 +47,9 @@ def split_images(paths: list[Path], validation_fraction: float = 0.1) -> DataSpl
 
 
 class ImageSource:
-    """Decoded training images as RGB float32 0..1, with a small cache so a large folder is never
-    held in memory at once. Every format `read_image` reads works (16-bit, gray, alpha dropped)."""
+    """Decoded training images as 8-bit RGB, with a small cache so a large folder is never held in
+    memory at once (8-bit: a 24 MP photo is 72 MB, not 288 as float). Every format `read_image`
+    reads works (16-bit, gray, alpha dropped)."""
 
     def __init__(self, paths: tuple[Path, ...] | list[Path], min_side: int, *, max_pixels: int | None = None,
                  cache_size: int = 16):
@@ -70,7 +71,7 @@ class ImageSource:
         if min(pixels.shape[:2]) < self.min_side:
             raise InvalidInput(f"{path.name} is {pixels.shape[1]}x{pixels.shape[0]}, smaller than the "
                                f"{self.min_side}-pixel patch; remove it or choose a smaller patch size.")
-        image = pixels.astype(np.float32) / 255.0
+        image = pixels
         self._cache[index] = image
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -96,7 +97,7 @@ def sample_batch(source: ImageSource, *, seed: int, step: int, batch_size: int, 
         image = source.image(int(rng.integers(len(source))))
         top = int(rng.integers(image.shape[0] - patch_px + 1))
         left = int(rng.integers(image.shape[1] - patch_px + 1))
-        patch = image[top:top + patch_px, left:left + patch_px]
+        patch = image[top:top + patch_px, left:left + patch_px].astype(np.float32) / 255.0
         if rng.random() < 0.5:
             patch = patch[:, ::-1]
         patch = np.ascontiguousarray(np.rot90(patch, int(rng.integers(4))))
@@ -114,6 +115,6 @@ def validation_pairs(source: ImageSource, *, seed: int, crop_px: int, scale: int
         height = min(crop_px, image.shape[0]) // scale * scale
         width = min(crop_px, image.shape[1]) // scale * scale
         top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
-        hr = np.ascontiguousarray(image[top:top + height, left:left + width])
+        hr = image[top:top + height, left:left + width].astype(np.float32) / 255.0
         pairs.append((degrade(hr, scale, np.random.default_rng([seed, 1 << 30, index])), hr))
     return pairs
