@@ -302,3 +302,26 @@ def test_train_tab_run_reports_a_cancel_as_its_error(train_manager, photo_folder
     assert not run.running and run.poll(0) == [] and run.result is None
     assert isinstance(run.error, Cancelled) and "cancelled at step 0" in str(run.error)
     assert not (train_manager.custom_dir / "never.safetensors").exists()
+
+
+def test_train_tab_streams_progress_then_the_result(train_manager, photo_folder, app_config, tmp_path):
+    """The handler wired in the real Blocks: progress updates, then the table, the grid and the Image
+    tab's refreshed model list; a folder outside the input folder is one sentence."""
+    from dataclasses import replace
+
+    import gradio as gr
+
+    from ui.components import build_interface
+    from ui.services import CancelToken, Services
+    config = replace(app_config, WEIGHTS_DIR=train_manager.weights_dir)
+    shutil.copytree(photo_folder, config.INPUT_DIR / "mine")
+    demo = build_interface(Services.from_config(config))
+    handler = next(f.fn for f in demo.fns.values() if f.api_name == "train_model")
+    updates = list(handler("mine", "from-ui", BASE, 3, 32, 2, 0, "default", CancelToken()))
+    assert updates[0][0].startswith("Loading") and any("**Step 3 / 3**" in u[0] for u in updates)
+    status, plot, grid, table, model_list = updates[-1]
+    assert "custom/from-ui" in status and list(plot["step"]) == [1, 2, 3]
+    assert grid.shape[1] == 4 * 192 and table[-1][0] == "mean"
+    assert "custom/from-ui" in [value for _, value in model_list["choices"]]
+    with pytest.raises(gr.Error, match="outside the input folder"):
+        list(handler("../..", "x", BASE, 3, 32, 2, 0, "default", CancelToken()))
