@@ -234,21 +234,23 @@ def test_user_errors_are_one_sentence(tiny_run, train_manager, photo_folder, tmp
     assert not (train_manager.custom_dir / "x.safetensors").exists()
 
 
-def test_cli_trains_and_prints_the_validation_table(tmp_path, cli_env, photo_folder, train_manager):
-    import subprocess
-    import sys
-    root = Path(__file__).resolve().parent.parent
+def test_cli_trains_and_prints_the_validation_table(tmp_path, app_config, photo_folder, train_manager, capsys):
+    """`python main.py train` through the CLI's own entry point (argparse, the command, its output)."""
+    from dataclasses import replace
+
+    from cli import main
     weights = tmp_path / "weights"
     shutil.copytree(train_manager.weights_dir / "bundled", weights / "bundled")
-    env = dict(cli_env, REALESRGAN_WEIGHTS_DIR=str(weights), OMP_NUM_THREADS="2")
-    result = subprocess.run([sys.executable, str(root / "main.py"), "train", str(photo_folder), "-o", "cli-model",
-                             "--steps", "4", "--patch-size", "32", "--batch-size", "2", "--seed", "1"],
-                            env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "fine-tuned vs starting model:" in result.stdout and "custom/cli-model" in result.stdout
-    assert "step 4/4" in result.stderr
+    config = replace(app_config, WEIGHTS_DIR=weights)
+    code = main(["train", str(photo_folder), "-o", "cli-model", "--steps", "4", "--patch-size", "32",
+                 "--batch-size", "2", "--seed", "1"], config)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "fine-tuned vs starting model:" in out and "custom/cli-model" in out and "mean" in out
+    assert "step 4/4" in err and "loss" in err
     assert (weights / "custom" / "cli-model.safetensors").is_file()
     assert "custom/cli-model" in ModelManager(weights_dir=weights).upscaler_names()
+    assert not (config.DATA_DIR / "training" / "cli-model").exists()
 
 
 def test_cli_refuses_an_existing_name_in_one_line(tiny_run, train_manager, photo_folder, app_config, capsys):

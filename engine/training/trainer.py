@@ -242,6 +242,8 @@ def train_model(request: TrainingRequest, *, manager: ModelManager, work_dir: Pa
                          steps_per_s, paths)
     save_card(paths["card"], card)
     save_model(paths["model"], net.state_dict(), metadata)  # last: the model appears only when complete
+    for fp32 in (False, True):  # a model of this name deleted and trained again must not come from the cache
+        manager.unload_model(f"{CUSTOM_PREFIX}{request.name}", device, fp32)
     shutil.rmtree(work_dir, ignore_errors=True)
     log.info("fine-tuned %s from %s in %d steps: %s", request.name, request.base, request.steps,
              report.table().splitlines()[-1])
