@@ -19,6 +19,8 @@ from engine.training.losses import ssim, training_loss
 from engine.training.validation import to_tensor
 from utils.errors import Cancelled, InvalidInput, ModelUnsupported, WeightsMissing
 
+from .conftest import TESTDATA, needs_testdata
+
 BASE = "realesr-animevideov3"
 TINY = dict(steps=16, patch_px=32, batch_size=2, seed=3, learning_rate=1e-4, validation_crop_px=64,
             checkpoint_every=100)
@@ -327,3 +329,33 @@ def test_train_tab_streams_progress_then_the_result(train_manager, photo_folder,
     assert "custom/from-ui" in [value for _, value in model_list["choices"]]
     with pytest.raises(gr.Error, match="outside the input folder"):
         list(handler("../..", "x", BASE, 3, 32, 2, 0, "default", CancelToken()))
+
+
+def test_one_name_trains_once_at_a_time(train_manager, photo_folder, tmp_path):
+    """A second run into the same work folder while the first is running is refused in one sentence."""
+    seen = []
+
+    def second_run(report):
+        if not seen:
+            with pytest.raises(InvalidInput, match="being trained already"):
+                train_model(TrainingRequest(folder=photo_folder, name="twice", **TINY), manager=train_manager,
+                            work_dir=tmp_path / "twice")
+        seen.append(report.step)
+    with pytest.raises(Cancelled):
+        train_model(TrainingRequest(folder=photo_folder, name="twice", **TINY), manager=train_manager,
+                    work_dir=tmp_path / "twice", on_step=second_run, should_cancel=lambda: len(seen) >= 1)
+    assert seen == [1]
+
+
+@needs_testdata
+def test_sixteen_bit_alpha_and_gray_images_train_as_8bit_rgb():
+    from PIL import Image as PILImage
+    paths = [TESTDATA / "realesrgan" / "tree_alpha_16bit.png", TESTDATA / "realesrgan" / "00017_gray.png"]
+    source = ImageSource(paths, 32)
+    for index, path in enumerate(paths):
+        image = source.image(index)
+        with PILImage.open(path) as independent:
+            size = independent.size
+        assert image.dtype == np.uint8 and image.shape == (size[1], size[0], 3)
+    lr, hr = sample_batch(source, seed=0, step=0, batch_size=2, patch_px=32, scale=4)
+    assert hr.dtype == np.float32 and 0 <= hr.min() and hr.max() <= 1 and lr.shape == (2, 8, 8, 3)

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -153,11 +154,32 @@ def load_trainable(manager: ModelManager, base: str, device: DeviceRequest):
     return frozen, trainable, loaded.scale, loaded.device
 
 
+_RUNNING: set[str] = set()  # names being trained in this process: two runs must not share a checkpoint
+_RUNNING_LOCK = threading.Lock()
+
+
 def train_model(request: TrainingRequest, *, manager: ModelManager, work_dir: Path, device: DeviceRequest = None,
                 should_cancel: CancelCheck | None = None, on_step: Callable[[StepReport], None] | None = None,
                 max_pixels: int | None = None) -> TrainingResult:
     """Run (or continue) a fine-tuning job; `work_dir` holds its checkpoint until the model is saved."""
     request.check()
+    key = str(Path(work_dir).resolve())
+    with _RUNNING_LOCK:
+        if key in _RUNNING:
+            raise InvalidInput(f"A model named {request.name} is being trained already; wait for that run to "
+                               "finish or choose another name.")
+        _RUNNING.add(key)
+    try:
+        return _train(request, manager=manager, work_dir=Path(work_dir), device=device, should_cancel=should_cancel,
+                      on_step=on_step, max_pixels=max_pixels)
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(key)
+
+
+def _train(request: TrainingRequest, *, manager: ModelManager, work_dir: Path, device: DeviceRequest,
+           should_cancel: CancelCheck | None, on_step: Callable[[StepReport], None] | None,
+           max_pixels: int | None) -> TrainingResult:
     paths = model_paths(manager.custom_dir, request.name)
     if any((manager.custom_dir / f"{request.name}{suffix}").exists() for suffix in WEIGHT_SUFFIXES):
         raise InvalidInput(f"A custom model named {request.name} already exists in {manager.custom_dir}; "
@@ -178,12 +200,12 @@ def train_model(request: TrainingRequest, *, manager: ModelManager, work_dir: Pa
     train_source.check_all()  # a bad or too small image fails now, in one sentence, not mid-run
 
     precision = training_precision(torch_device, request.precision)
-    key = fingerprint(request, train_paths, val_paths, precision, torch_device)
+    run_key = fingerprint(request, train_paths, val_paths, precision, torch_device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=request.learning_rate, betas=(0.9, 0.99),
                                   weight_decay=request.weight_decay)
     scaler = torch.amp.GradScaler(torch_device.type, enabled=precision == "fp16")
     checkpoint = Path(work_dir) / CHECKPOINT_NAME
-    state = load_checkpoint(checkpoint, key)
+    state = load_checkpoint(checkpoint, run_key)
     losses: list[float] = []
     start = 0
     if state is not None and state.step <= request.steps:
@@ -197,7 +219,7 @@ def train_model(request: TrainingRequest, *, manager: ModelManager, work_dir: Pa
     def save(step: int) -> None:
         save_checkpoint(checkpoint, TrainingState(step, net.state_dict(), optimizer.state_dict(),
                                                   scaler.state_dict() if scaler.is_enabled() else None,
-                                                  losses, key))
+                                                  losses, run_key))
 
     started = time.monotonic()
     for step in range(start, request.steps):
