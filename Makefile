@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --no-input
 
-.PHONY: run test bench bench-enhancer bench-video clean-venv
+.PHONY: run test bench bench-enhancer bench-video bench-training clean-venv
 
 $(VENV)/.runtime: requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-enhancer: $(VENV)/.dev
 
 bench-video: $(VENV)/.runtime
 	$(PY) -m bench.video
+
+bench-training: $(VENV)/.runtime
+	$(PY) -m bench.training
 
 clean-venv:
 	rm -rf $(VENV)

@@ -72,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--suffix", default="out", help="output name suffix (default out)")
     add_device_flags(video)
 
+    train = commands.add_parser("train", help="fine-tune a small model on a folder of your own sharp images")
+    train.add_argument("folder", metavar="DIR", type=Path, help="folder of sharp, high-resolution images")
+    train.add_argument("-o", "--output", dest="name", required=True, metavar="NAME",
+                       help="name of the new model (it appears as custom/NAME in every tab)")
+    train.add_argument("--steps", type=int, default=500, help="training steps (default 500)")
+    train.add_argument("--base", default="realesr-animevideov3",
+                       help="starting model: realesr-animevideov3 (bundled), realesr-general-x4v3 or a custom "
+                            "Compact model (default realesr-animevideov3)")
+    train.add_argument("--patch-size", type=int, default=128, help="training patch side in pixels (default 128)")
+    train.add_argument("--batch-size", type=int, default=4, help="patches per step (default 4)")
+    train.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same model")
+    train.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
+    add_device_flags(train)
+
     models = commands.add_parser("models", help="list, download or verify model weights")
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="every model with its status and size")

@@ -40,7 +40,8 @@ def fail(message: str) -> None:
 
 def run_command(args: argparse.Namespace, config: AppConfig, parser: argparse.ArgumentParser) -> int:
     commands = {"upscale": cmd_upscale, "batch": cmd_batch, "video": cmd_video, "analyze": cmd_analyze,
-                "history": cmd_history, "models": cmd_models, "compare": cmd_compare}
+                "history": cmd_history, "models": cmd_models, "compare": cmd_compare,
+                "train": cmd_train}
     if args.command not in commands:
         parser.print_help()
         return EXIT_USAGE
@@ -326,3 +327,54 @@ def verify_weights(manager: ModelManager) -> int:
     print(json.dumps(report, indent=2) if report else "no downloaded weights to verify "
           "(bundled models are checked against their pinned pack hashes when converted)")
     return EXIT_FAILED if bad else EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace, config: AppConfig) -> int:
+    """Fine-tune, printing progress on stderr and the validation table on stdout. The first Ctrl-C
+    stops after the current step and keeps a checkpoint, so the same command continues the run."""
+    from engine.job_control import JobControl
+    from engine.training import StepReport, TrainingRequest, train_model
+    from utils.progress import format_seconds
+    stop = threading.Event()
+    every = max(1, args.steps // 20)
+
+    def on_step(report: StepReport) -> None:
+        if report.step == report.resumed_from + 1 and report.resumed_from:
+            print(f"continuing from the checkpoint at step {report.resumed_from}", file=sys.stderr)
+        if report.step % every == 0 or report.step == report.steps:
+            left = f", about {format_seconds(report.seconds_left)} left" if report.seconds_left else ""
+            rate = f", {report.steps_per_s:.2f} steps/s" if report.steps_per_s else ""
+            print(f"step {report.step}/{report.steps}  loss {report.loss:.4f}{rate}{left}", file=sys.stderr,
+                  flush=True)
+    request = TrainingRequest(folder=args.folder, name=args.name, base=args.base, steps=args.steps,
+                              patch_px=args.patch_size, batch_size=args.batch_size, seed=args.seed,
+                              learning_rate=args.lr)
+    signum_seen: list[int] = []
+
+    def handler(signum, frame):
+        signum_seen.append(signum)
+        stop.set()
+    previous = ({s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+                if threading.current_thread() is threading.main_thread() else {})
+    try:
+        result = train_model(request, manager=manager_for(config),
+                             work_dir=config.DATA_DIR / "training" / args.name,
+                             device=device_request(args.device, args.gpu_id),
+                             should_cancel=JobControl(cancelled=stop.is_set), on_step=on_step,
+                             max_pixels=config.MAX_IMAGE_PIXELS)
+    except Cancelled as error:
+        fail(str(error))
+        return 128 + signum_seen[0] if signum_seen else EXIT_FAILED
+    except (UserError, RuntimeError, MemoryError, OSError) as error:
+        log.info("training %s failed", args.name, exc_info=not isinstance(error, UserError))
+        fail(describe_error(error))
+        return EXIT_FAILED
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+    print(result.validation.table())
+    print(f"\nmodel: {result.model_name}  ({result.model_path})")
+    print(f"training card: {result.card_path}")
+    print(f"before/after grid: {result.grid_path}")
+    print(f"{result.steps_per_s:.2f} steps/s, {format_seconds(result.seconds)}, {result.precision}")
+    return EXIT_OK

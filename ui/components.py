@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.services import Services
-from ui.tabs import batch, history, image, presets, system, video
+from ui.tabs import batch, history, image, presets, system, train, video
 
 CSS = """
 #recommendation { padding: 0.5rem 0.75rem; }
@@ -28,6 +28,8 @@ def build_interface(services: Services) -> gr.Blocks:
             if services.config.ENABLE_BATCH_PROCESSING:
                 with gr.Tab("Batch", id="batch"):
                     batch.build(services)
+            with gr.Tab("Train", id="train"):
+                train.build(services, [controls.model])
             with gr.Tab("Presets", id="presets"):
                 presets.build(services, controls, tabs)
             with gr.Tab("History", id="history"):
