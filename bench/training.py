@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config import AppConfig  # noqa: E402
-from engine.model_manager import ModelManager  # noqa: E402
+from engine.models.manager import ModelManager  # noqa: E402
 from engine.training import TrainingRequest, train_model  # noqa: E402
 from utils.gpu import cpu_model_name, device_request  # noqa: E402
 from utils.images import save_image  # noqa: E402

@@ -332,7 +332,7 @@ def verify_weights(manager: ModelManager) -> int:
 def cmd_train(args: argparse.Namespace, config: AppConfig) -> int:
     """Fine-tune, printing progress on stderr and the validation table on stdout. The first Ctrl-C
     stops after the current step and keeps a checkpoint, so the same command continues the run."""
-    from engine.job_control import JobControl
+    from engine.jobs.job_control import JobControl
     from engine.training import StepReport, TrainingRequest, train_model
     from utils.progress import format_seconds
     stop = threading.Event()

@@ -29,7 +29,7 @@ def build_interface(services: Services) -> gr.Blocks:
                 with gr.Tab("Batch", id="batch"):
                     batch.build(services)
             with gr.Tab("Train", id="train"):
-                train.build(services, [controls.model])
+                train.build(services, [controls.by_field["model"]])
             with gr.Tab("Presets", id="presets"):
                 presets.build(services, controls, tabs)
             with gr.Tab("History", id="history"):

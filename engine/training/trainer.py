@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.model_manager import ModelManager
-from engine.registry import CUSTOM_PREFIX
+from engine.models.manager import ModelManager
+from engine.models.registry import CUSTOM_PREFIX
 from engine.training.checkpoint import CHECKPOINT_NAME, TrainingState, load_checkpoint, save_card, save_checkpoint, \
     save_model
 from engine.training.data import ImageSource, images_in_folder, sample_batch, split_images, validation_pairs
 from engine.training.losses import SSIM_WEIGHT, training_loss
 from engine.training.validation import ValidationReport, to_tensor, validate
-from engine.weights import WEIGHT_SUFFIXES
+from engine.models.weights import WEIGHT_SUFFIXES
 from utils.errors import Cancelled, InvalidInput, ModelUnsupported, UserError
 from utils.gpu import DeviceRequest, cpu_supports_bf16
 from utils.images import save_image

@@ -131,7 +131,8 @@ def set_number(page, element: str, value: float) -> None:
 
 
 def test_every_tab_opens(page):
-    for tab, marker in [("Video", "#video-run"), ("Batch", "#batch-run"), ("Train", "#train-run"), ("History", "#history-table"), ("Presets", "#preset-apply"), ("System", "#models-table"),
+    for tab, marker in [("Video", "#video-run"), ("Batch", "#batch-run"), ("Train", "#train-run"),
+                        ("History", "#history-table"), ("Presets", "#preset-apply"), ("System", "#models-table"),
                         ("Image", "#enhance")]:
         page.get_by_role("tab", name=tab).click()
         page.locator(marker).wait_for(state="visible")

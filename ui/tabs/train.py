@@ -16,8 +16,8 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from engine.batch import folder_inside
-from engine.model_manager import ModelManager
+from engine.jobs.batch import folder_inside
+from engine.models.manager import ModelManager
 from engine.training import StepReport, TrainingRequest, TrainingResult, train_model
 from engine.training.validation import ValidationReport
 from ui.formatting import model_choices

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.model_manager import ModelManager
+from engine.models.manager import ModelManager
 from engine.training import TrainingRequest, train_model
 from engine.training import degradation as deg
 from engine.training.data import ImageSource, sample_batch, split_images
@@ -19,7 +19,7 @@ from engine.training.losses import ssim, training_loss
 from engine.training.validation import to_tensor
 from utils.errors import Cancelled, InvalidInput, ModelUnsupported, WeightsMissing
 
-from .conftest import TESTDATA, needs_testdata
+from tests.conftest import TESTDATA, needs_testdata
 
 BASE = "realesr-animevideov3"
 TINY = dict(steps=16, patch_px=32, batch_size=2, seed=3, learning_rate=1e-4, validation_crop_px=64,
@@ -160,7 +160,7 @@ def test_training_lowers_the_loss_on_its_batches(tiny_run, train_manager, photo_
 
 
 def test_the_result_is_a_custom_model_every_tab_can_use(tiny_run, train_manager, skimage_dir, tmp_path):
-    from engine.processor import enhance_image_direct
+    from engine.jobs.image import enhance_image_direct
     _, result = tiny_run
     assert result.model_name == "custom/tiny" and result.model_name in train_manager.upscaler_names()
     assert result.model_path.suffix == ".safetensors"
