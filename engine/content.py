@@ -29,6 +29,7 @@ import numpy as np
 ANALYSIS_SIDE = 128  # long side of the analysis copy, in pixels
 ANALYSIS_BLUR = 1.0  # total blur of the analysis copy (Gaussian sigma, in its pixels)
 PIXEL_BLUR = 0.29  # the blur a one-pixel box (area averaging, a sensor's pixel) leaves: 1 / sqrt(12)
+PREVIEW_SIDE = 1280  # large images are reduced to this first (the face detectors' largest copy)
 GRAY_CHROMA = 3.0  # below this mean chroma (Lab, 5x5-averaged) the image is grayscale: no colour cues
 MIN_SIDE = 40  # below this long side no training copy exists: the answer is never clear
 MODEL_FILE = Path(__file__).with_name("content_model.json")
@@ -49,17 +50,32 @@ class ContentGuess:
     tiny: bool = False  # smaller than MIN_SIDE: always unclear
 
 
+def reduced(pixels: np.ndarray, side: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """`pixels` with the long side at most `side` (itself when it is no larger)."""
+    h, w = pixels.shape[:2]
+    factor = side / max(h, w)
+    if factor >= 1:
+        return pixels
+    return cv2.resize(pixels, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=interpolation)
+
+
+def preview(rgb: np.ndarray, opaque: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first step of the analysis copy, at most PREVIEW_SIDE: large enough for the face
+    detectors too, so an analysis that needs both reduces a large image only once."""
+    return reduced(rgb, PREVIEW_SIDE), None if opaque is None else \
+        reduced(opaque.astype(np.uint8), PREVIEW_SIDE, cv2.INTER_NEAREST) > 0
+
+
 def analysis_copy(rgb: np.ndarray, opaque: np.ndarray | None = None,
                   side: int = ANALYSIS_SIDE) -> tuple[np.ndarray, np.ndarray]:
-    """The image with its long side at most `side` (area averaging), blurred to ANALYSIS_BLUR in
-    all, and where it is opaque at that size."""
-    h, w = rgb.shape[:2]
-    factor = min(1.0, side / max(h, w))
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    small = rgb if factor == 1 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    """The image with its long side at most `side` (area averaging, by way of the `preview`, so
+    that the preview gives the same copy as the image), blurred to ANALYSIS_BLUR in all, and
+    where it is opaque at that size."""
+    rgb, opaque = preview(rgb, opaque)
+    small = reduced(rgb, side)
     small = cv2.GaussianBlur(small, (0, 0), math.sqrt(ANALYSIS_BLUR ** 2 - PIXEL_BLUR ** 2))
     where = np.ones(small.shape[:2], bool) if opaque is None else \
-        cv2.resize(opaque.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        reduced(opaque.astype(np.uint8), side, cv2.INTER_NEAREST) > 0
     return small, where
 
 

@@ -7,7 +7,7 @@ Measurements (all on arrays, no model runs), each in its own module:
 - noise (`engine.noise`): a texture-proof estimate (weak-texture patches, eigenvalue tail) of
   sigma in 0-255 units, and JPEG blockiness,
 - faces with the same detector the face restorer uses (RetinaFace when its weights are present,
-  else OpenCV's Haar cascade), on a copy at most 1280 px,
+  else OpenCV's Haar cascade), on the same reduced copy (at most 1280 px) the content type starts from,
 - the tile size from free memory, the model and the image size.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from PIL import Image
 
 from engine import noise
 from engine.content import (ANALYSIS_SIDE, ContentGuess, classify_rgb, content_features,  # noqa: F401
-                            hue_entropy, local_std)
+                            hue_entropy, local_std, preview)
 from engine.noise import NOISE_CROP, jpeg_blockiness, sample_crops, sample_windows  # noqa: F401
 from engine.registry import MODELS
 from engine.upscale import tile_for
@@ -120,9 +120,11 @@ class IntelligentEnhancer:
         pixels = as_pixels(image)
         rgb = to_rgb8(pixels)
         height, width = rgb.shape[:2]
-        content = classify_rgb(rgb, opaque_mask(pixels))
+        # one reduced copy for the content type and the faces (noise needs full-resolution pixels)
+        small, opaque = preview(rgb, opaque_mask(pixels))
+        content = classify_rgb(small, opaque)
         sigma = noise.estimate_noise_sigma(rgb)
-        faces = self.detect_faces(rgb)
+        faces = self.detect_faces(small)
         blockiness = jpeg_blockiness(rgb)
         settings = {"model": GENERAL_MODEL, "scale": 4, "fp32": False, "face_enhance": False, "tile": 0,
                     "auto_tile": True, "denoise_strength": 0.5}
