@@ -29,7 +29,7 @@ import numpy as np
 ANALYSIS_SIDE = 128  # long side of the analysis copy, in pixels
 ANALYSIS_BLUR = 1.0  # total blur of the analysis copy (Gaussian sigma, in its pixels)
 PIXEL_BLUR = 0.29  # the blur a one-pixel box (area averaging, a sensor's pixel) leaves: 1 / sqrt(12)
-PREVIEW_SIDE = 1280  # large images are reduced to this first (the face detectors' largest copy)
+PREVIEW_SIDE = 1280  # larger images are first reduced by a whole factor to at most this
 GRAY_CHROMA = 3.0  # below this mean chroma (Lab, 5x5-averaged) the image is grayscale: no colour cues
 MIN_SIDE = 40  # below this long side no training copy exists: the answer is never clear
 MODEL_FILE = Path(__file__).with_name("content_model.json")
@@ -60,10 +60,18 @@ def reduced(pixels: np.ndarray, side: int, interpolation: int = cv2.INTER_AREA) 
 
 
 def preview(rgb: np.ndarray, opaque: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The first step of the analysis copy, at most PREVIEW_SIDE: large enough for the face
-    detectors too, so an analysis that needs both reduces a large image only once."""
-    return reduced(rgb, PREVIEW_SIDE), None if opaque is None else \
-        reduced(opaque.astype(np.uint8), PREVIEW_SIDE, cv2.INTER_NEAREST) > 0
+    """The first step of the analysis copy: an image longer than PREVIEW_SIDE reduced by the
+    smallest whole factor n that brings it within (the mean of each n x n block; the last rows
+    and columns that do not fill a block are left out). Whole factors take OpenCV's fast path
+    (12 MP to 1000x750 in a quarter of the time 1280x960 takes), and the copy is large enough for
+    the OpenCV face detector too, so an analysis that needs both reduces a large image once."""
+    h, w = rgb.shape[:2]
+    n = math.ceil(max(h, w) / PREVIEW_SIDE)
+    if n == 1:
+        return rgb, opaque
+    size = (w // n, h // n)
+    small = cv2.resize(rgb[:size[1] * n, :size[0] * n], size, interpolation=cv2.INTER_AREA)
+    return small, None if opaque is None else opaque[:size[1] * n:n, :size[0] * n:n]
 
 
 def analysis_copy(rgb: np.ndarray, opaque: np.ndarray | None = None,

@@ -252,12 +252,14 @@ def test_the_analysis_copy_does_not_depend_on_the_starting_size(chelsea):
 
 
 def test_a_large_image_is_reduced_once_and_answers_as_it_would_whole(enhancer, skimage_dir):
-    # the analyser classifies a 1280 px preview (shared with face detection); the answer is the
-    # one the whole image gets
+    # the analyser classifies a preview reduced by a whole factor (shared with face detection);
+    # the answer is the one the whole image gets
     coffee = read_image(skimage_dir / "coffee.png").pixels
-    big = np.asarray(Image.fromarray(coffee).resize((2400, 1600), Image.Resampling.BICUBIC))
+    big = np.asarray(Image.fromarray(coffee).resize((2401, 1602), Image.Resampling.BICUBIC))
     small, _ = preview(big)
-    assert max(small.shape[:2]) == 1280
+    assert small.shape == (801, 1200, 3)  # by 2: the last column does not fill a block
+    blocks = big[:1602, :2400].reshape(801, 2, 1200, 2, 3).mean(axis=(1, 3))
+    assert np.abs(small - blocks).max() <= 0.5 + 1e-9  # each pixel the mean of its 2x2 block
     assert np.array_equal(analysis_copy(big)[0], analysis_copy(small)[0])
     whole = classify_content(big)
     analysis = enhancer.get_intelligent_settings(big)["analysis"]
