@@ -1,16 +1,16 @@
 """Content type (drawing or photo) of an image, the same whatever its size.
 
 Every image is first brought to one analysis scale: its long side area-averaged down to
-ANALYSIS_SIDE, so that a photo and its half-size copy are measured alike, and then to one
-sharpness: a Gaussian blur that brings every copy to the same total blur, ANALYSIS_BLUR analysis
-pixels. Area averaging leaves a blur that depends on the copy it starts from (a 160 px copy reduced
-to 128 px is softer than a 640 px one reduced by 5, and thin dark lines then read lighter); the
-added blur is several times larger than that difference, so the copies measure alike. (Smaller
-images get the same blur at their own size: upsampling them to ANALYSIS_SIDE measured worse in the
-cross-validation.) Features
-are computed on the whole analysis copy and on a 3x3 grid of overlapping half-size crops of it; a
-logistic regression over the features and their squares (coefficients in `content_model.json`, fit
-by `python -m bench.content_model`) scores each view, the scores are averaged, and a temperature
+ANALYSIS_SIDE (by way of a `preview` reduced by a whole factor), so that a photo and its half-size
+copy are measured alike, and then to one sharpness: a Gaussian blur that brings every copy to the
+same total blur, ANALYSIS_BLUR analysis pixels. Area averaging leaves a blur that depends on the
+copy it starts from (a 160 px copy reduced to 128 px is softer than a 640 px one reduced by 5, and
+thin dark lines then read lighter); the added blur is several times larger than that difference,
+so the copies measure alike. (Smaller images get the same blur at their own size: upsampling them
+to ANALYSIS_SIDE measured worse in the cross-validation.) Features are computed on the whole
+analysis copy and on a 3x3 grid of overlapping half-size crops of it; a logistic regression over
+the features and their squares (coefficients in `content_model.json`, fit by
+`python -m bench.content_model`) scores each view, the scores are averaged, and a temperature
 fitted on out-of-source scores turns the mean into a calibrated probability. Below the fitted
 confidence threshold the content is called unclear, and so is grayscale content (no colour cues)
 and content smaller than any training copy.
