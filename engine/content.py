@@ -69,7 +69,7 @@ def preview(rgb: np.ndarray, opaque: np.ndarray | None = None) -> tuple[np.ndarr
     n = math.ceil(max(h, w) / PREVIEW_SIDE)
     if n == 1:
         return rgb, opaque
-    size = (w // n, h // n)
+    size = (max(1, w // n), max(1, h // n))  # a strip thinner than n keeps one row
     small = cv2.resize(rgb[:size[1] * n, :size[0] * n], size, interpolation=cv2.INTER_AREA)
     return small, None if opaque is None else opaque[:size[1] * n:n, :size[0] * n:n]
 

@@ -266,6 +266,13 @@ def test_a_large_image_is_reduced_once_and_answers_as_it_would_whole(enhancer, s
     assert (analysis["content_type"], analysis["content_confidence"]) == (whole.content_type, whole.confidence)
 
 
+def test_a_long_thin_strip_is_analysed(enhancer, chelsea):
+    strip = np.ascontiguousarray(np.tile(chelsea[:3], (1, 9, 1)))  # 3x4059: thinner than its reduction
+    assert preview(strip)[0].shape == (1, 1014, 3)
+    result = enhancer.get_intelligent_settings(strip)
+    assert result["analysis"]["resolution"] == "4059x3" and result["settings"]["model"]
+
+
 @needs_testdata
 @pytest.mark.parametrize("path, faces", [("realesrgan/children-alpha.png", 5), ("gfpgan/whole_imgs/00.jpg", 2),
                                          ("gfpgan/whole_imgs/10045.png", 3)])
