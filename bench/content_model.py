@@ -41,7 +41,7 @@ SKIMAGE_PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "c
                   "gravel.png", "ihc.png")
 SCALES = (0.25, 0.5, 0.75, 1.0)
 VARIANTS = 3  # augmented copies per still image and scale, beside the plain one
-TARGET_PRECISION = 0.95  # the threshold: out-of-source accuracy of the confident answers, per source
+TARGET_PRECISION = 0.95  # the threshold: out-of-source accuracy of each type of confident answer, per source
 PHOTO_WEIGHT = 1.0  # photos' total weight relative to the drawings'
 L2 = 100.0  # ridge penalty of the fit (on standardised terms; the data weigh as many as the views)
 TERMS = COLOUR_FEATURES + tuple(f"{name}*{name}" for name in COLOUR_FEATURES)
@@ -257,13 +257,16 @@ def out_of_source_scores(samples: list[Sample]) -> np.ndarray:
 
 
 def choose_threshold(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    """The lowest confidence at which the confident answers are right TARGET_PRECISION of the time
-    (each source group weighing the same)."""
+    """The lowest confidence at which the confident answers of each type are right
+    TARGET_PRECISION of the time (each source group weighing the same): a confident "anime" sends
+    the image to the anime model, so it must be as reliable as a confident "photo" on its own, not
+    only on average with the (more numerous or easier) other type."""
     confidence = np.round(np.maximum(p, 1 - p), 2)
     right = (p >= 0.5) == y
     for threshold in np.arange(0.5, 0.96, 0.01):
         keep = confidence >= round(threshold, 2)
-        if keep.any() and (w[keep] * right[keep]).sum() / w[keep].sum() >= TARGET_PRECISION:
+        answers = [keep & (p >= 0.5), keep & (p < 0.5)]
+        if keep.any() and all((w[k] * right[k]).sum() >= TARGET_PRECISION * w[k].sum() for k in answers):
             return round(float(threshold), 2)
     return 0.95
 

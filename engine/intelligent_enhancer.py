@@ -7,7 +7,8 @@ Measurements (all on arrays, no model runs), each in its own module:
 - noise (`engine.analysis.noise`): a texture-proof estimate (weak-texture patches, eigenvalue tail) of
   sigma in 0-255 units, and JPEG blockiness,
 - faces with the same detector the face restorer uses (RetinaFace when its weights are present,
-  else OpenCV's Haar cascade), on a copy at most 1280 px,
+  else OpenCV's Haar cascade), on the reduced copy the content type starts from when it is large
+  enough for the detector,
 - the tile size from free memory, the model and the image size.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from PIL import Image
 
 from engine.analysis import noise
 from engine.analysis.content import (ANALYSIS_SIDE, ContentGuess, classify_rgb, content_features,  # noqa: F401
-                            hue_entropy, local_std)
+                                     hue_entropy, local_std, preview)
 from engine.analysis.noise import NOISE_CROP, jpeg_blockiness, sample_crops, sample_windows  # noqa: F401
 from engine.models.registry import MODELS
 from engine.pixels.upscale import tile_for
@@ -99,10 +100,14 @@ class IntelligentEnhancer:
     def detect_content_type(self, image: Any) -> str:
         return classify_content(image).content_type
 
-    def detect_faces(self, image: Any) -> int:
+    def detect_faces(self, image: Any, small: np.ndarray | None = None) -> int:
+        """Faces in the image; `small`, a reduced copy of it, is used instead when it is at least as
+        large as the copy the detector works on (it saves reducing the image again)."""
         from engine.faces.detection import OpenCVDetector, detect_faces, load_detector
         rgb = as_rgb8(image)
         detector = load_detector(self.model_manager, torch.device("cpu")) if self.model_manager else OpenCVDetector()
+        if small is not None and max(small.shape[:2]) >= min(detector.max_side, max(rgb.shape[:2])):
+            rgb = small
         return len(detect_faces(detector, rgb))
 
     def analyze_noise_level(self, image: Any) -> float:
@@ -120,9 +125,12 @@ class IntelligentEnhancer:
         pixels = as_pixels(image)
         rgb = to_rgb8(pixels)
         height, width = rgb.shape[:2]
-        content = classify_rgb(rgb, opaque_mask(pixels))
+        # one reduced copy for the content type and (when large enough) the faces; noise needs
+        # full-resolution pixels
+        small, opaque = preview(rgb, opaque_mask(pixels))
+        content = classify_rgb(small, opaque)
         sigma = noise.estimate_noise_sigma(rgb)
-        faces = self.detect_faces(rgb)
+        faces = self.detect_faces(rgb, small)
         blockiness = jpeg_blockiness(rgb)
         settings = {"model": GENERAL_MODEL, "scale": 4, "fp32": False, "face_enhance": False, "tile": 0,
                     "auto_tile": True, "denoise_strength": 0.5}

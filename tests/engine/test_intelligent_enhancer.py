@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.analysis.content import ContentGuess, content_model
+from engine.analysis.content import ContentGuess, analysis_copy, content_model, preview
 from engine.intelligent_enhancer import (GENERAL_MODEL, NOISY_SIGMA, IntelligentEnhancer, classify_content,
                                          estimate_noise_sigma, jpeg_blockiness)
 from engine.models.manager import ModelManager
@@ -166,6 +166,24 @@ def test_clean_texture_is_not_noise(enhancer, skimage_dir, name):
     assert not any("noise" in line and "remove" in line for line in result["reasoning"])
 
 
+@pytest.mark.parametrize("name, scale", [("gravel.png", 0.5), ("gravel.png", 0.25), ("grass.png", 0.5)])
+def test_texture_made_finer_by_downscaling_is_not_noise(skimage_dir, name, scale):
+    # area-averaging halves sensor noise but makes texture finer: at 50 % tiles of these once
+    # read sigma 6.3 (gravel) and 5.8 (grass), gravel at 25 % 8.3
+    small = scaled(read_image(skimage_dir / name).pixels, scale)
+    tile = small[:128, :128]
+    for pixels in (small, tile):
+        assert estimate_noise_sigma(pixels) <= 4
+        assert 10 <= estimate_noise_sigma(noisy(pixels, 15)) <= 20
+
+
+def test_noise_on_flat_content_is_measured_at_every_level(skimage_dir):
+    # the sky of the astronaut photo: smooth, so the added noise is nearly all there is
+    sky = read_image(skimage_dir / "astronaut.png").pixels[10:138, 360:488]
+    for sigma in (2, 5, 10, 25):
+        assert abs(estimate_noise_sigma(noisy(sky, sigma, seed=sigma)) - sigma) <= max(1.0, 0.1 * sigma)
+
+
 def test_clean_fur_is_not_noise_and_added_noise_is_measured(chelsea):
     fur = chelsea[50:250, 150:350]  # the cat's fur and whiskers
     assert estimate_noise_sigma(fur) <= 4
@@ -210,3 +228,75 @@ def test_an_image_smaller_than_any_training_copy_is_unclear(enhancer, chelsea):
     assert classify_content(tiny).clear is False
     result = enhancer.get_intelligent_settings(tiny)
     assert result["settings"]["model"] == GENERAL_MODEL and "too small" in result["reasoning"][0]
+
+
+@needs_testdata
+def test_frames_after_the_cut_get_one_type_at_every_size():
+    # frames 100-108 of the labelled video once flipped: their 160 px (25 %) copy, reduced to the
+    # 128 px analysis size by only 1.25, was softer than the others, and thin lines read lighter
+    import av
+    with av.open(str(TESTDATA / "realesrgan/video/onepiece_demo.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i in (100, 104, 108)]
+    for frame in frames:
+        assert {classify_content(scaled(frame, s)).content_type for s in SCALES} == {"anime"}
+
+
+def test_the_analysis_copy_does_not_depend_on_the_starting_size(chelsea):
+    # a 160 px copy reduced by only 1.25 to the 128 px analysis size, and a 1804 px one reduced
+    # by 14, come out alike (without the common blur they differed by 1.5 levels on average)
+    big = np.asarray(Image.fromarray(chelsea).resize((1804, 1200), Image.Resampling.LANCZOS))
+    near = np.asarray(Image.fromarray(big).resize((160, 106), Image.Resampling.BOX))
+    far, close = analysis_copy(big)[0], analysis_copy(near)[0]
+    assert far.shape == close.shape == (85, 128, 3)
+    assert np.abs(far.astype(int) - close.astype(int)).mean() < 0.8
+
+
+def test_a_large_image_is_reduced_once_and_answers_as_it_would_whole(enhancer, skimage_dir):
+    # the analyser classifies a preview reduced by a whole factor (shared with face detection);
+    # the answer is the one the whole image gets
+    coffee = read_image(skimage_dir / "coffee.png").pixels
+    big = np.asarray(Image.fromarray(coffee).resize((2401, 1602), Image.Resampling.BICUBIC))
+    small, _ = preview(big)
+    assert small.shape == (801, 1200, 3)  # by 2: the last column does not fill a block
+    blocks = big[:1602, :2400].reshape(801, 2, 1200, 2, 3).mean(axis=(1, 3))
+    assert np.abs(small - blocks).max() <= 0.5 + 1e-9  # each pixel the mean of its 2x2 block
+    assert np.array_equal(analysis_copy(big)[0], analysis_copy(small)[0])
+    whole = classify_content(big)
+    analysis = enhancer.get_intelligent_settings(big)["analysis"]
+    assert (analysis["content_type"], analysis["content_confidence"]) == (whole.content_type, whole.confidence)
+
+
+def test_a_long_thin_strip_is_analysed(enhancer, chelsea):
+    strip = np.ascontiguousarray(np.tile(chelsea[:3], (1, 9, 1)))  # 3x4059: thinner than its reduction
+    assert preview(strip)[0].shape == (1, 1014, 3)
+    result = enhancer.get_intelligent_settings(strip)
+    assert result["analysis"]["resolution"] == "4059x3" and result["settings"]["model"]
+
+
+@needs_testdata
+@pytest.mark.parametrize("path, faces", [("realesrgan/children-alpha.png", 5), ("gfpgan/whole_imgs/00.jpg", 2),
+                                         ("gfpgan/whole_imgs/10045.png", 3)])
+def test_faces_are_counted_in_group_photos(enhancer, path, faces):
+    # the labelled counts (LABELS.csv); 00.jpg is 1920 px, counted on the shared 1280 px preview
+    assert enhancer.get_intelligent_settings(TESTDATA / path)["analysis"]["faces"] == faces
+
+
+@needs_testdata
+def test_real_images_the_model_is_unsure_of_get_the_general_model():
+    # the labelled images at 4 sizes: some are below the fitted threshold, and each of those is
+    # told "content unclear" and given the general-purpose model
+    enhancer = IntelligentEnhancer()
+    unclear = 0
+    for param in labelled_images():
+        pixels = read_image(TESTDATA / param.values[0]["path"]).pixels
+        if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+            continue
+        for s in SCALES:
+            guess = classify_content(scaled(pixels, s))
+            if guess.clear:
+                continue
+            unclear += 1
+            settings = {"model": None, "denoise_strength": 0.5}
+            reasons = enhancer._model_reasons(guess, 1.0, settings)
+            assert settings["model"] == GENERAL_MODEL and reasons[0].startswith("Content unclear")
+    assert unclear >= 1
