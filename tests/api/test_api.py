@@ -43,8 +43,8 @@ def test_enhance_image_with_only_the_image(client, skimage_dir, server):
 
 def test_enhance_image_with_settings(client, skimage_dir):
     from gradio_client import handle_file
-    result = client.predict(handle_file(str(skimage_dir / "camera.png")), model="realesr-animevideov3",
-                            outscale=1.5, output_format="webp", api_name="/enhance_image")
+    result = client.predict(handle_file(str(skimage_dir / "camera.png")), model_name="realesr-animevideov3",
+                            scale=1.5, fmt="webp", api_name="/enhance_image")
     image = Image.open(result[0])
     assert image.size == (768, 768) and image.format == "WEBP"
 
@@ -64,7 +64,7 @@ def test_bad_upload_is_a_clear_error_and_the_server_keeps_serving(client, tmp_pa
     with pytest.raises(Exception) as caught:
         client.predict(handle_file(str(fake)), api_name="/enhance_image")
     assert "not an image we can read" in str(caught.value)
-    assert client.predict(handle_file(str(skimage_dir / "camera.png")), outscale=1, api_name="/enhance_image")[0]
+    assert client.predict(handle_file(str(skimage_dir / "camera.png")), scale=1, api_name="/enhance_image")[0]
 
 
 def fetch_status(url: str) -> int:
@@ -102,20 +102,20 @@ def test_process_batch_endpoint(client, tmp_path, skimage_dir):
 def test_enhance_image_blended_double_pass(client, skimage_dir):
     from gradio_client import handle_file
     output, _, metrics, status = client.predict(
-        handle_file(str(skimage_dir / "camera.png")), model="realesr-animevideov3", outscale=1, double_pass=True,
-        blend_model="RealESRGAN_x4plus_anime_6B", blend_weight=0.25, strip_metadata=True, api_name="/enhance_image")
+        handle_file(str(skimage_dir / "camera.png")), model_name="realesr-animevideov3", scale=1, double=True,
+        second_model="RealESRGAN_x4plus_anime_6B", second_visibility=0.25, strip=True, api_name="/enhance_image")
     assert Image.open(output).size == (512, 512)
     assert "realesr-animevideov3 75% + RealESRGAN_x4plus_anime_6B 25%, double pass" in status
 
 
 def test_enhance_image_on_a_chosen_device(client, skimage_dir):
     from gradio_client import handle_file
-    *_, metrics, status = client.predict(handle_file(str(skimage_dir / "camera.png")), outscale=1, device_name="cpu",
+    *_, metrics, status = client.predict(handle_file(str(skimage_dir / "camera.png")), scale=1, device_name="cpu",
                                          api_name="/enhance_image")
     assert ["Device", "cpu"] in metrics["data"]
     if not torch.cuda.is_available():
         with pytest.raises(Exception, match="cuda:0 is not in the list of choices"):  # only real devices offered
-            client.predict(handle_file(str(skimage_dir / "camera.png")), outscale=1, device_name="cuda:0",
+            client.predict(handle_file(str(skimage_dir / "camera.png")), scale=1, device_name="cuda:0",
                            api_name="/enhance_image")
 
 
@@ -138,7 +138,7 @@ def test_process_batch_mirrors_a_folder_tree_with_a_template(client, server, ski
 def test_history_sees_the_jobs(client, skimage_dir):
     from gradio_client import handle_file
     image = handle_file(str(skimage_dir / "camera.png"))
-    client.predict(image, outscale=1, api_name="/enhance_image")
+    client.predict(image, scale=1, api_name="/enhance_image")
     client.predict([image], "", "realesr-animevideov3", 1, False, api_name="/process_batch")
     rows = client.predict("all", "all", "camera", api_name="/history")["data"]
     kinds = [row[2] for row in rows[:2]]  # newest first: the batch item, then the image

@@ -83,7 +83,7 @@ def test_http_api(corpus_dir, server):
         if name == "folder.png":
             continue  # a browser cannot upload a directory
         try:
-            client.predict(handle_file(str(folder / name)), model=MODEL, outscale=1, api_name="/enhance_image")
+            client.predict(handle_file(str(folder / name)), model_name=MODEL, scale=1, api_name="/enhance_image")
             outcomes[name] = "ok"
         except Exception as error:  # the client raises what the server said
             outcomes[name] = "refused"
@@ -91,5 +91,5 @@ def test_http_api(corpus_dir, server):
     assert outcomes == {n: e for n, e in expected.items() if n != "folder.png"}
     # still serving after all of that
     good = next(n for n in sorted(expected) if expected[n] == "ok")
-    assert client.predict(handle_file(str(folder / good)), model=MODEL, outscale=1, api_name="/enhance_image")[0]
+    assert client.predict(handle_file(str(folder / good)), model_name=MODEL, scale=1, api_name="/enhance_image")[0]
     assert not list(server[1].OUTPUT_DIR.rglob("*.part"))

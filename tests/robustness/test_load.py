@@ -45,7 +45,7 @@ def test_burst_of_same_named_requests_each_gets_its_own_result_or_busy(tmp_path_
         client = Client(url, verbose=False)
         process = psutil.Process()
         for path in paths[:4]:  # warm-up: model loaded, caches filled
-            client.predict(handle_file(str(path)), model=MODEL, outscale=2, api_name="/enhance_image")
+            client.predict(handle_file(str(path)), model_name=MODEL, scale=2, api_name="/enhance_image")
         warm_rss = process.memory_info().rss
         outcomes: dict[int, str] = {}
         results: dict[int, str] = {}
@@ -54,7 +54,7 @@ def test_burst_of_same_named_requests_each_gets_its_own_result_or_busy(tmp_path_
         def one(i: int) -> None:
             started = time.perf_counter()
             try:
-                output = Client(url, verbose=False).predict(handle_file(str(paths[i])), model=MODEL, outscale=2,
+                output = Client(url, verbose=False).predict(handle_file(str(paths[i])), model_name=MODEL, scale=2,
                                                             api_name="/enhance_image")[0]
                 outcome = "ok"
                 with open(output, "rb") as handle:  # read now: a later job must never replace it
@@ -81,7 +81,7 @@ def test_burst_of_same_named_requests_each_gets_its_own_result_or_busy(tmp_path_
         made = sorted(config.OUTPUT_DIR.rglob("photo_out.png"))
         assert len(made) == 4 + len(ok) and len({p.parent for p in made}) == len(made)  # one folder a job
         # still serving afterwards, and memory stayed bounded
-        assert client.predict(handle_file(str(paths[0])), model=MODEL, outscale=1, api_name="/enhance_image")[0]
+        assert client.predict(handle_file(str(paths[0])), model_name=MODEL, scale=1, api_name="/enhance_image")[0]
         assert process.memory_info().rss <= 1.5 * warm_rss
         ordered = sorted(latencies)
         with capsys.disabled():  # the figures belong in the CI log

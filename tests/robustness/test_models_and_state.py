@@ -61,10 +61,10 @@ def test_hostile_custom_models_through_the_server(custom_weights, skimage_dir, t
         client = Client(url, verbose=False)
         for name, phrase in [("custom/evil", "refuse"), ("custom/unknown", "recognise"), ("../../etc/passwd", "not in the list")]:
             with pytest.raises(Exception) as caught:
-                client.predict(handle_file(str(skimage_dir / "camera.png")), model=name, api_name="/enhance_image")
+                client.predict(handle_file(str(skimage_dir / "camera.png")), model_name=name, api_name="/enhance_image")
             assert phrase in str(caught.value)
         assert not marker.exists()
-        assert client.predict(handle_file(str(skimage_dir / "camera.png")), model="realesr-animevideov3", outscale=1,
+        assert client.predict(handle_file(str(skimage_dir / "camera.png")), model_name="realesr-animevideov3", scale=1,
                               api_name="/enhance_image")[0]
 
 
@@ -101,8 +101,8 @@ def test_server_starts_and_serves_with_corrupt_state_files(tmp_path, weights_dir
         path.write_bytes(b"\x00garbage{" * 100)
     with running_app(config) as url:
         client = Client(url, verbose=False)
-        assert client.predict(handle_file(str(skimage_dir / "camera.png")), model="realesr-animevideov3",
-                              outscale=1, api_name="/enhance_image")[0]
+        assert client.predict(handle_file(str(skimage_dir / "camera.png")), model_name="realesr-animevideov3",
+                              scale=1, api_name="/enhance_image")[0]
     kept = sorted(p.name.split(".corrupt")[0] for p in config.BACKUP_DIR.iterdir())
     assert kept == ["presets.json", "settings.json"]
     assert list(config.DATA_DIR.glob("history.sqlite3.corrupt-*"))

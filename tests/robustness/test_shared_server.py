@@ -126,7 +126,7 @@ def test_results_are_served_inline_with_nosniff(open_server, tmp_path):
     from gradio_client import Client, handle_file
     url, config, _ = open_server
     output = Client(url, verbose=False).predict(handle_file(str(solid_png(tmp_path / "r.png", "red"))),
-                                                model=MODEL, outscale=1, api_name="/enhance_image")[0]
+                                                model_name=MODEL, scale=1, api_name="/enhance_image")[0]
     made = next(config.OUTPUT_DIR.rglob(os.path.basename(output)))
     response = httpx.get(f"{url}/gradio_api/file={made}")
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
@@ -155,7 +155,7 @@ def test_a_small_file_that_decodes_to_a_huge_image_is_refused_before_any_model_w
     assert bomb.stat().st_size < 200_000
     folders_before = set(config.OUTPUT_DIR.rglob("image-*"))
     with pytest.raises(Exception, match=r"native x4 before resizing, over the 400 MP limit"):
-        Client(url, verbose=False).predict(handle_file(str(bomb)), model=MODEL, outscale=1,
+        Client(url, verbose=False).predict(handle_file(str(bomb)), model_name=MODEL, scale=1,
                                            api_name="/enhance_image")
     assert not list(config.OUTPUT_DIR.rglob("zeros*"))
     assert set(config.OUTPUT_DIR.rglob("image-*")) == folders_before  # not even an empty job folder
@@ -178,7 +178,7 @@ def test_web_jobs_never_download_weights_as_a_side_effect(open_server, tmp_path)
     client = Client(url, verbose=False)
     client.predict(handle_file(str(image)), api_name="/analyze_image")  # would fetch the face detector
     with pytest.raises(Exception, match="System tab"):
-        client.predict(handle_file(str(image)), model=MODEL, outscale=1, face_enhance=True, api_name="/enhance_image")
+        client.predict(handle_file(str(image)), model_name=MODEL, scale=1, face=True, api_name="/enhance_image")
     assert hits == []
 
 
@@ -189,7 +189,7 @@ def test_a_job_past_the_time_limit_is_stopped_and_leaves_nothing(tmp_path_factor
     image = solid_png(tmp_path / "slow.png", "red", (64, 64))
     with running_app(config) as url:
         with pytest.raises(Exception, match="ran past this server's 0.001-second limit"):
-            Client(url, verbose=False).predict(handle_file(str(image)), model=MODEL, outscale=2, tile=32,
+            Client(url, verbose=False).predict(handle_file(str(image)), model_name=MODEL, scale=2, tile_px=32,
                                                api_name="/enhance_image")
     assert not [p for p in config.OUTPUT_DIR.rglob("*") if p.is_file()]
     assert History(config.HISTORY_DB).jobs()[0].status == "failed"
@@ -199,8 +199,8 @@ CLIENT_THEN_VANISH = """
 import sys, time
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
-job = Client(sys.argv[1], verbose=False).submit(handle_file(sys.argv[2]), model="RealESRGAN_x4plus", outscale=1,
-                                                tile=32, api_name="/enhance_image")
+job = Client(sys.argv[1], verbose=False).submit(handle_file(sys.argv[2]), model_name="RealESRGAN_x4plus", scale=1,
+                                                tile_px=32, api_name="/enhance_image")
 deadline = time.monotonic() + 300
 while job.status().code != Status.PROCESSING and time.monotonic() < deadline:
     time.sleep(0.05)
