@@ -163,16 +163,14 @@ def device_of(value: str | None) -> DeviceRequest:
     return None if value in (None, "", DEFAULT_DEVICE) else value
 
 
-def field_handler(name: str, before: list[str], fields: list[str], after: list[str], body):
-    """A Gradio handler whose parameters are `before`, the request `fields`, `after`, then the
-    request and progress: Gradio names a named API's parameters after them (so a script calls
-    `/enhance_image` with `outscale=2`, as the CLI takes `--outscale 2`) and injects the last two.
-    `body` gets every argument in one dict."""
+def named_handler(name: str, parameters: list[str], body):
+    """A Gradio handler whose parameters are `parameters`, then the request and progress: Gradio
+    names a named API's parameters after them and injects the last two. `body` gets every argument
+    in one dict."""
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    parameters = [inspect.Parameter(n, kind) for n in (*before, *fields, *after)]
-    parameters += [inspect.Parameter("request", kind, annotation=gr.Request),
-                   inspect.Parameter("progress", kind, default=gr.Progress())]
-    signature = inspect.Signature(parameters)
+    signature = inspect.Signature([*(inspect.Parameter(n, kind) for n in parameters),
+                                   inspect.Parameter("request", kind, annotation=gr.Request),
+                                   inspect.Parameter("progress", kind, default=gr.Progress())])
 
     def handler(*args, **kwargs):
         return body(signature.bind(*args, **kwargs).arguments)

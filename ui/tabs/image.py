@@ -20,10 +20,18 @@ from engine.models.registry import FACE_RESTORERS
 from engine.request import EnhanceRequest
 from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, recommendation_markdown,
                            result_size_markdown, slider_pair)
-from ui.services import CancelToken, Services, device_dropdown, device_of, field_handler, user_error
+from ui.services import CancelToken, Services, device_dropdown, device_of, named_handler, user_error
 from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
 
 DENOISE_MODEL = "realesr-general-x4v3"
+# The /enhance_image API's names for the settings it took before EnhanceRequest existed, in their
+# order: a public interface (add parameters, never rename). A setting added since keeps its field's
+# name and comes after `device_name`.
+API_NAMES = {"model": "model_name", "outscale": "scale", "tile": "tile_px", "precision": "precision_value",
+             "face_enhance": "face", "face_restorer": "restorer", "face_fidelity": "fidelity",
+             "denoise_strength": "denoise_strength", "alpha_upsampler": "alpha_mode", "output_format": "fmt",
+             "quality": "quality_value", "strip_metadata": "strip", "blend_model": "second_model",
+             "blend_weight": "second_visibility", "double_pass": "double"}
 NO_SECOND_MODEL = "none"
 log = logging.getLogger(__name__)
 
@@ -259,9 +267,13 @@ def listen(services: Services, tab: ImageTab) -> None:
     def on_size(size, scale, double):
         return result_size_markdown(size, scale, double, config.MAX_OUTPUT_PIXELS)
 
+    first = [name for name in API_NAMES if name in fields]
+    later = [name for name in names if name not in API_NAMES]
+
     def on_enhance(arguments: dict):
-        return enhance(services, names, arguments["path"], [arguments[n] for n in names], arguments["token"],
-                       arguments["device_name"], arguments["request"], arguments["progress"])
+        values = [arguments[API_NAMES.get(name, name)] for name in names]
+        return enhance(services, names, arguments["path"], values, arguments["token"], arguments["device_name"],
+                       arguments["request"], arguments["progress"])
 
     def on_cancel(token: CancelToken):
         token.cancel()
@@ -281,8 +293,9 @@ def listen(services: Services, tab: ImageTab) -> None:
     fields["model"].change(lambda m: gr.update(visible=m == DENOISE_MODEL), fields["model"],
                            fields["denoise_strength"], api_name=False)
     tab.enhance_button.click(
-        field_handler("enhance_image", ["path"], names, ["token", "device_name"], on_enhance),
-        [tab.upload, *tab.controls.as_list(), tab.cancel_token, tab.device],
+        named_handler("enhance_image", ["path", *(API_NAMES[n] for n in first), "token", "device_name", *later],
+                      on_enhance),
+        [tab.upload, *(fields[n] for n in first), tab.cancel_token, tab.device, *(fields[n] for n in later)],
         [tab.download, tab.slider, tab.metrics, tab.status],
         api_name="enhance_image", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT)
     tab.cancel_button.click(on_cancel, tab.cancel_token, None, queue=False, api_name=False)
