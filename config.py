@@ -215,10 +215,13 @@ class AppConfig:
     def engine(self):
         """The slices of these settings that jobs read (`engine/job_config.py`)."""
         from engine.job_config import JobConfig, Limits  # imported on use: the engine loads torch
-        limits = Limits(self.MAX_IMAGE_BYTES, self.MAX_IMAGE_PIXELS, self.MAX_OUTPUT_PIXELS, self.MAX_VIDEO_BYTES,
-                        self.MAX_VIDEO_SECONDS, self.MAX_VIDEO_FRAMES)
-        return JobConfig(limits, self.DEFAULT_MODEL, self.OUTPUT_DIR, self.TILE_PAD, self.GPU_MEMORY_RESERVE,
-                         self.ENABLE_MEMORY_OPTIMIZATION, self.ENABLE_FACE_ENHANCEMENT, self.ALLOW_DOWNLOADS)
+        limits = Limits(max_image_bytes=self.MAX_IMAGE_BYTES, max_image_pixels=self.MAX_IMAGE_PIXELS,
+                        max_output_pixels=self.MAX_OUTPUT_PIXELS, max_video_bytes=self.MAX_VIDEO_BYTES,
+                        max_video_seconds=self.MAX_VIDEO_SECONDS, max_video_frames=self.MAX_VIDEO_FRAMES)
+        return JobConfig(limits=limits, default_model=self.DEFAULT_MODEL, precision="fp32" if self.FP32 else "auto",
+                         output_dir=self.OUTPUT_DIR, tile_pad=self.TILE_PAD, memory_reserve=self.GPU_MEMORY_RESERVE,
+                         clear_device_cache=self.ENABLE_MEMORY_OPTIMIZATION,
+                         faces_enabled=self.ENABLE_FACE_ENHANCEMENT, allow_downloads=self.ALLOW_DOWNLOADS)
 
 
 def documented_settings() -> list[tuple[str, Any, str]]:

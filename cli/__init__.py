@@ -57,19 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     video = commands.add_parser("video", help="upscale a video (audio and subtitles kept)")
     video.add_argument("input", metavar="INPUT")
     video.add_argument("-o", "--output", type=Path, help="output folder (default REALESRGAN_OUTPUT_DIR)")
-    video.add_argument("-n", "--model-name", dest="model", default="realesr-animevideov3",
+    video.add_argument("-n", "--model-name", dest="model",
                        help="model (default realesr-animevideov3, made for video)")
-    video.add_argument("-s", "--outscale", type=float, default=2.0, help="final scale, 1 to 8 (default 2)")
+    video.add_argument("-s", "--outscale", type=float, help="final scale, 1 to 8 (default 2)")
     video.add_argument("--face-enhance", action="store_true", help="restore faces in every frame")
-    video.add_argument("--codec", choices=("h264", "h265", "vp9", "av1"), default="h264")
+    video.add_argument("--codec", choices=("h264", "h265", "vp9", "av1"), help="default h264")
     video.add_argument("--crf", type=int, default=None, help="quality: lower is better (default per codec)")
     video.add_argument("--max-seconds", type=float, default=None,
                        help="process only the first S seconds (counted from the first timestamp)")
     video.add_argument("--keep-partial", action="store_true",
                        help="keep the result of a truncated or damaged file instead of refusing it (said so)")
-    video.add_argument("-t", "--tile", type=int, default=0, help="tile size in pixels, 0 for automatic")
+    video.add_argument("-t", "--tile", type=int, help="tile size in pixels, 0 for automatic")
     video.add_argument("--fp32", dest="precision", action="store_const", const="fp32", help="full precision (slower)")
-    video.add_argument("--suffix", default="out", help="output name suffix (default out)")
+    video.add_argument("--suffix", help="output name suffix (default out)")
     add_device_flags(video)
 
     train = commands.add_parser("train", help="fine-tune a small model on a folder of your own sharp images")
@@ -98,23 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
 def add_enhance_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output folder (default REALESRGAN_OUTPUT_DIR)")
     parser.add_argument("-n", "--model-name", dest="model", help="model name (see `models list`)")
-    parser.add_argument("-s", "--outscale", type=float, default=4.0, help="final scale, 1 to 8 (default 4)")
+    parser.add_argument("-s", "--outscale", type=float, help="final scale, 1 to 8 (default 4)")
     parser.add_argument("--size", help="instead of the outscale: 1920x (width), x1080 (height) or 1920x1080 "
                         "(fit within), the aspect kept")
-    parser.add_argument("-dn", "--denoise-strength", type=float, default=0.5,
+    parser.add_argument("-dn", "--denoise-strength", type=float,
                         help="realesr-general-x4v3 only: 0 keeps noise, 1 removes it (default 0.5)")
-    parser.add_argument("-t", "--tile", type=int, default=0, help="tile size in pixels, 0 for automatic")
+    parser.add_argument("-t", "--tile", type=int, help="tile size in pixels, 0 for automatic")
     parser.add_argument("--tile-pad", type=int, default=None, help="tile overlap in pixels (default per model)")
     parser.add_argument("--fp32", dest="precision", action="store_const", const="fp32", help="full precision (slower)")
     parser.add_argument("--face-enhance", action="store_true", help="restore faces with GFPGAN")
-    parser.add_argument("--alpha-upsampler", choices=("realesrgan", "bicubic"), default="realesrgan")
-    parser.add_argument("--ext", dest="output_format", choices=("auto", "png", "jpg", "webp"), default="auto",
+    parser.add_argument("--alpha-upsampler", choices=("realesrgan", "bicubic"), help="default realesrgan")
+    parser.add_argument("--ext", dest="output_format", choices=("auto", "png", "jpg", "webp"),
                         help="output format; auto keeps the input's (png for alpha or 16-bit)")
-    parser.add_argument("--quality", type=int, default=95, help="jpg/webp quality, 1 to 100")
-    parser.add_argument("--suffix", default="out", help="output name suffix (default out)")
+    parser.add_argument("--quality", type=int, help="jpg/webp quality, 1 to 100")
+    parser.add_argument("--suffix", help="output name suffix (default out)")
     parser.add_argument("--strip-metadata", action="store_true", help="drop EXIF and the ICC profile (privacy)")
     parser.add_argument("--blend-model", metavar="NAME", help="mix in a second model's upscale")
-    parser.add_argument("--blend-weight", type=float, default=0.5, metavar="W",
+    parser.add_argument("--blend-weight", type=float, metavar="W",
                         help="the second model's visibility, 0 to 1 (default 0.5)")
     parser.add_argument("--double-pass", action="store_true",
                         help="run the model over its own output: the outscale applies twice (x4 -> x16)")

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from config import AppConfig
-from engine.jobs.image import enhance_image_direct
+from engine.jobs.image import enhance_image_direct, image_defaults
 from engine.jobs.naming import distinct_stems
 from engine.models.manager import ModelManager
 from engine.models.weights import download, expected_sha256, sha256_of
@@ -94,10 +94,6 @@ def request_of(args: argparse.Namespace, base: EnhanceRequest, **settings) -> En
                                     base=base)
 
 
-def image_base(config: AppConfig) -> EnhanceRequest:
-    return EnhanceRequest(model=config.DEFAULT_MODEL, precision="fp32" if config.FP32 else "auto")
-
-
 def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
     manager = manager_for(config)
     history = history_for(config)
@@ -108,7 +104,7 @@ def cmd_upscale(args: argparse.Namespace, config: AppConfig) -> int:
     for path in paths:
         bar = TileBar(path.name)
         try:
-            result = enhance_image_direct(path, request=request_of(args, image_base(config)), model_manager=manager,
+            result = enhance_image_direct(path, request=request_of(args, image_defaults(config.engine)), model_manager=manager,
                                           config=config.engine, output_dir=output_dir, output_name=stems[path],
                                           on_progress=bar, history=history)
         except (UserError, RuntimeError, MemoryError, OSError) as error:
@@ -141,7 +137,7 @@ def cmd_batch(args: argparse.Namespace, config: AppConfig) -> int:
         items.set_postfix_str(name)
     template = KEEP_NAME_TEMPLATE if args.keep_name else args.name_template
     try:
-        request = request_of(args, image_base(config), name_template=template or "", overwrite=not args.no_overwrite)
+        request = request_of(args, image_defaults(config.engine), name_template=template or "", overwrite=not args.no_overwrite)
         common = dict(output_dir=args.output or config.OUTPUT_DIR, request=request, resume=args.resume,
                       on_item=on_item, config=config.engine, history=history_for(config),
                       input_root=args.input_dir if args.recursive else None)
@@ -258,8 +254,7 @@ def cmd_video(args: argparse.Namespace, config: AppConfig) -> int:
     bar = TileBar(Path(args.input).name, "frames")
     try:
         with signals_raise_interrupted():
-            request = request_of(args, video_defaults(config.engine).with_changes(
-                precision="fp32" if config.FP32 else "auto"))
+            request = request_of(args, video_defaults(config.engine))
             result = enhance_video_direct(args.input, request=request, model_manager=manager_for(config),
                                           config=config.engine, output_dir=args.output or config.OUTPUT_DIR,
                                           on_progress=bar, history=history_for(config), keep_partial=args.keep_partial)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from config import AppConfig
 
 
 @dataclass(frozen=True)
@@ -24,20 +27,24 @@ class Limits:
 @dataclass(frozen=True)
 class JobConfig:
     limits: Limits = field(default_factory=Limits)
-    default_model: str = "RealESRGAN_x4plus"
+    default_model: str | None = None  # None: each kind of job's own (x4plus for images, animevideov3 for video)
+    precision: str = "auto"  # the default precision: "fp32" with REALESRGAN_FP32
     output_dir: Path = Path("outputs")
     tile_pad: int | None = None  # None: each architecture's own overlap (engine/models/profiles.py)
     memory_reserve: float = 0.1  # share of device memory kept free when sizing tiles
     clear_device_cache: bool = True  # free the GPU's cache after each job
     faces_enabled: bool = True
-    allow_downloads: bool = False
+    allow_downloads: bool = False  # a library caller's default; the app's comes from REALESRGAN_ALLOW_DOWNLOADS
 
 
-def job_config(config: Any) -> JobConfig:
+def job_config(config: "JobConfig | AppConfig | None") -> JobConfig:
     """`config` as a JobConfig: itself, the defaults for None, or an AppConfig's `engine` slice
     (the seed passes its `Config` to the entry points)."""
     if config is None:
         return JobConfig()
     if isinstance(config, JobConfig):
         return config
+    engine = getattr(type(config), "engine", None)
+    if not isinstance(engine, property):
+        raise TypeError(f"config must be a JobConfig or an AppConfig, not {type(config).__name__}")
     return config.engine

@@ -29,6 +29,10 @@ ALPHA_MODES = ("realesrgan", "bicubic")
 FORMATS = ("auto", "png", "jpg", "webp")
 CODECS = ("h264", "h265", "vp9", "av1")
 TRUTH = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+# What only one kind of job applies (the rest apply to both).
+VIDEO_ONLY = frozenset({"codec", "crf", "max_seconds"})
+IMAGE_ONLY = frozenset({"alpha_upsampler", "output_format", "quality", "strip_metadata", "blend_model", "blend_weight",
+                        "double_pass", "name_template", "overwrite"})
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,11 @@ class EnhanceRequest:
         logged and skipped, so an older or newer file never breaks start-up."""
         base = base or cls()
         values: dict[str, Any] = {}
+        for alias, name in (("scale", "outscale"), ("model_name", "model"), ("fp32", "precision"), ("gpu_id", "device")):
+            if alias in data and name in data:
+                if lenient_where is None:
+                    raise InvalidInput(f"Both {alias!r} and {name!r} were given; give one.")
+                data = {k: v for k, v in data.items() if k != alias}
         for key, value in data.items():
             try:
                 values.update({name: coerce(name, v) for name, v in unalias({key: value}).items()
@@ -105,9 +114,27 @@ class EnhanceRequest:
                 if lenient_where is None:
                     raise
                 log.warning("%s: %s It is left out.", lenient_where, error)
-        if lenient_where is not None:
-            values = {k: v for k, v in values.items() if not is_invalid(base, k, v, lenient_where)}
-        return dataclasses.replace(base, **values)
+        if lenient_where is None:
+            return dataclasses.replace(base, **values)
+        values = {k: v for k, v in values.items() if not is_invalid(base, k, v, lenient_where)}
+        while True:  # values fine alone may still clash (a size and a double pass): drop the last ones
+            try:
+                return dataclasses.replace(base, **values)
+            except InvalidInput as error:
+                dropped = values.popitem()[0]
+                log.warning("%s: %s %r is left out.", lenient_where, error, dropped)
+
+    def checked_for(self, kind: str) -> "EnhanceRequest":
+        """Itself, when every setting it changes from the defaults is one a `kind` ("image",
+        "video") job applies: a video job given a second model, say, refuses it rather than
+        silently leaving it out."""
+        unused = VIDEO_ONLY if kind == "image" else IMAGE_ONLY if kind == "video" else frozenset()
+        default = EnhanceRequest()
+        changed = sorted(name for name in unused if getattr(self, name) != getattr(default, name))
+        if changed:
+            raise InvalidInput(f"{kind.capitalize()} jobs do not use {', '.join(changed)}; leave "
+                               f"{'it' if len(changed) == 1 else 'them'} out.")
+        return self
 
     def with_changes(self, **changes: Any) -> "EnhanceRequest":
         """A copy with `changes` (aliases allowed), validated like `from_dict`."""
@@ -181,9 +208,13 @@ def coerce(key: str, value: Any) -> Any:
             return value
         if isinstance(value, str) and value.strip().lower() in TRUTH:  # an HTML form's or a URL's text
             return TRUTH[value.strip().lower()]
+        if isinstance(value, int) and value in (0, 1):  # JSON from languages without booleans
+            return bool(value)
         raise InvalidInput(f"The setting {key!r} is on or off (true or false), not {value!r}.")
+    if isinstance(value, bool):  # True is not the number 1 here
+        raise InvalidInput(f"The setting {key!r} is a number, not {value!r}.")
     try:
-        if int in allowed and not isinstance(value, str | bool) and float(value) == int(value):
+        if int in allowed and not isinstance(value, str) and float(value) == int(value):
             return int(value)
         if int in allowed and str in allowed:  # a device: a GPU index or a name
             return int(value) if str(value).isdigit() else str(value)

@@ -19,7 +19,8 @@ from engine.jobs.job_control import JobControl
 from engine.jobs.job_folders import job_folder
 from engine.models.manager import ModelManager
 from engine.request import EnhanceRequest
-from engine.settings_manager import EnhanceSettings, SettingsManager
+from engine.jobs.image import image_defaults
+from engine.settings_manager import SettingsManager
 from utils.errors import UserError, WeightsMissing, describe_error
 from utils.gpu import DeviceRequest, available_devices
 from utils.progress import ProgressEstimate
@@ -42,8 +43,7 @@ class Services:
         # The web UI downloads weights only from the System tab's button, never as a side effect.
         manager = ModelManager.from_config(config, downloads_on_demand=False)
         settings = SettingsManager(config.SETTINGS_FILE, config.PRESETS_FILE, config.BACKUP_DIR,
-                                   defaults=EnhanceSettings(model=config.DEFAULT_MODEL,
-                                                            precision="fp32" if config.FP32 else "auto"))
+                                   defaults=image_defaults(config.engine))
         return cls(config, manager, settings,
                    IntelligentEnhancer(manager, max_output_pixels=config.MAX_OUTPUT_PIXELS,
                                        memory_reserve=config.GPU_MEMORY_RESERVE),

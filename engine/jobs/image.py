@@ -93,7 +93,7 @@ def tile_setting(request: EnhanceRequest) -> int | None:
 
 
 def image_defaults(config: JobConfig) -> EnhanceRequest:
-    return EnhanceRequest(model=config.default_model)
+    return EnhanceRequest(model=config.default_model or EnhanceRequest.model, precision=config.precision)
 
 
 @job_entry("image", image_defaults)

@@ -132,7 +132,7 @@ def check_disk(output_dir: Path, frames: int, width: int, height: int) -> None:
 
 
 def video_defaults(config: JobConfig) -> EnhanceRequest:
-    return EnhanceRequest(model=VIDEO_MODEL, outscale=2)
+    return EnhanceRequest(model=config.default_model or VIDEO_MODEL, outscale=2, precision=config.precision)
 
 
 @job_entry("video", video_defaults)
@@ -173,7 +173,7 @@ def enhance_video_direct(input_path: str | Path, request: EnhanceRequest, *, mod
         info.estimated_frames or 10**9, int(max_seconds * float(info.fps)) + 1)
     check_disk(output_dir, expected, out_w, out_h)
 
-    model = model_manager.load_model(request.model, gpu_id, request.fp32)
+    model = model_manager.load_model(request.model, gpu_id, request.fp32, denoise_strength=request.denoise_strength)
     options = UpscaleOptions(outscale=outscale, tile_px=tile_setting(request), pad_px=pad_px(request, config, model),
                              memory_reserve=config.memory_reserve)
     check_frame_size(path, info, limits, model.scale, out_w, out_h, edge_px_for(options))

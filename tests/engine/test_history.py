@@ -81,3 +81,18 @@ def test_run_again_settings_come_from_the_recorded_job():
         ("realesr-animevideov3", 3.0, "RealESRGAN_x4plus", 0.25)
     assert settings.double_pass and settings.strip_metadata and settings.face_fidelity == 0.4
     assert settings_from_job({"model": "RealESRGAN_x4plus", "blend_model": None}).blend_model == ""
+
+
+def test_a_refused_setting_is_recorded_and_a_request_may_come_second(tmp_path, history, manager, chelsea):
+    from engine.request import EnhanceRequest
+    source = tmp_path / "cat.png"
+    Image.fromarray(chelsea[:20, :30]).save(source)
+    with pytest.raises(InvalidInput, match="Unknown setting 'qualty'"):
+        enhance_image_direct(source, "realesr-animevideov3", 2, model_manager=manager, output_dir=tmp_path / "out",
+                             history=history, qualty=90)
+    result = enhance_image_direct(source, EnhanceRequest(model="realesr-animevideov3", outscale=2),
+                                  model_manager=manager, output_dir=tmp_path / "out", history=history)
+    assert Image.open(result.output_path).size == (60, 40)
+    ok, refused = history.jobs()
+    assert (refused.status, refused.model, refused.input_name) == ("failed", "realesr-animevideov3", "cat.png")
+    assert "qualty" in refused.error and ok.status == "ok"

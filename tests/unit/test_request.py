@@ -78,14 +78,36 @@ def test_an_old_history_row_becomes_a_request():
 
 def test_every_cli_flag_of_upscale_lands_in_the_request():
     from cli import build_parser
-    from cli.commands import image_base, request_of
+    from cli.commands import request_of
+    from engine.jobs.image import image_defaults
     from config import AppConfig
     args = build_parser().parse_args(["upscale", "x.png", "-n", "realesr-animevideov3", "-s", "3", "-t", "128",
                                       "--tile-pad", "8", "--fp32", "--ext", "webp", "--quality", "70", "--suffix",
                                       "big", "--strip-metadata", "--blend-model", "RealESRGAN_x4plus",
                                       "--blend-weight", "0.2", "--double-pass", "-dn", "0.3", "--device", "cpu"])
-    request = request_of(args, image_base(AppConfig()))
+    request = request_of(args, image_defaults(AppConfig().engine))
     assert request == EnhanceRequest(model="realesr-animevideov3", outscale=3, tile=128, tile_pad=8, precision="fp32",
                                      output_format="webp", quality=70, suffix="big", strip_metadata=True,
                                      blend_model="RealESRGAN_x4plus", blend_weight=0.2, double_pass=True,
                                      denoise_strength=0.3, device="cpu")
+
+
+def test_a_job_refuses_settings_it_would_not_apply():
+    with pytest.raises(InvalidInput, match="Video jobs do not use blend_model, double_pass; leave them out"):
+        EnhanceRequest(blend_model="RealESRGAN_x4plus", double_pass=True).checked_for("video")
+    with pytest.raises(InvalidInput, match="Image jobs do not use codec"):
+        EnhanceRequest(codec="vp9").checked_for("image")
+    assert EnhanceRequest(codec="vp9", max_seconds=2).checked_for("video").codec == "vp9"
+
+
+def test_twin_names_and_numbers_that_are_booleans_are_refused():
+    with pytest.raises(InvalidInput, match="Both 'scale' and 'outscale'"):
+        EnhanceRequest.from_dict({"scale": 2, "outscale": 3})
+    with pytest.raises(InvalidInput, match="is a number"):
+        EnhanceRequest.from_dict({"outscale": True})
+    assert EnhanceRequest.from_dict({"face_enhance": 1, "double_pass": 0}).face_enhance is True
+
+
+def test_a_stored_file_whose_values_clash_still_loads(caplog):
+    read = EnhanceRequest.from_dict({"size": "1920x", "double_pass": True}, lenient_where="settings.json")
+    assert read.size == "1920x" and read.double_pass is False and "double_pass" in caplog.text

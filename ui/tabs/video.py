@@ -24,7 +24,7 @@ def video_request(services: Services, model_name: str, scale: float, codec_name:
                   seconds: float | None, device_name: str | None) -> EnhanceRequest:
     """The video job's request: the widgets' values over the video defaults, at the server's
     precision. `seconds` 0 or empty: the whole video."""
-    defaults = video_defaults(services.config.engine).with_changes(precision=services.settings.defaults.precision)
+    defaults = video_defaults(services.config.engine)
     return EnhanceRequest.from_dict({"model": model_name, "outscale": scale, "codec": codec_name, "crf": quality,
                                      "max_seconds": seconds or None, "device": device_of(device_name)},
                                     base=defaults)
