@@ -7,9 +7,9 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.job_config import job_config
+from engine.job_config import JobConfig, job_config
 from engine.jobs.image import enhance_image_direct, image_defaults
 from engine.jobs.job_control import ClientGone, TimeLimitExceeded
 from engine.jobs.naming import check_template, distinct_stems, template_parts
@@ -19,6 +19,9 @@ from engine.request import EnhanceRequest
 from utils.errors import Cancelled, InvalidInput, UserError, describe_error
 from utils.files import atomic_path, file_sha256
 from utils.images import ACCEPTED_EXTENSIONS
+
+if TYPE_CHECKING:
+    from config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +150,15 @@ def check_batch_template(template: str) -> str:
     return template
 
 
-def batch_request(config: Any, request: EnhanceRequest | None, model_name: str | None, outscale: float | None,
-                  settings: dict[str, Any]) -> EnhanceRequest:
+def batch_request(config: JobConfig | AppConfig | None, request: EnhanceRequest | None, model_name: str | None,
+                  outscale: float | None, settings: dict[str, Any]) -> EnhanceRequest:
     """A batch's one request: `settings` (the seed's keywords allowed) over `request` or the defaults."""
     given = {k: v for k, v in (("model", model_name), ("outscale", outscale)) if v is not None}
     return EnhanceRequest.from_dict({**given, **settings}, base=request or image_defaults(job_config(config)))
 
 
-def process_batch(inputs: list[Path], *, model_manager, config: Any = None, output_dir: str | Path,
+def process_batch(inputs: list[Path], *, model_manager, config: JobConfig | AppConfig | None = None,
+                  output_dir: str | Path,
                   request: EnhanceRequest | None = None, model_name: str | None = None, outscale: float | None = None,
                   resume: bool = False, make_zip: bool = False, on_item: ItemProgress | None = None,
                   on_progress: Callable[[int, int, str], None] | None = None,

@@ -7,14 +7,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.job_config import job_config
+from engine.job_config import JobConfig, job_config
 from engine.jobs.batch import BatchItem, BatchPlan, BatchResult, batch_request, new_batch_id, write_zip
 from engine.pixels.inference import CancelCheck
 from engine.request import EnhanceRequest
 from utils.errors import InvalidInput
 from utils.files import file_sha256
+
+if TYPE_CHECKING:
+    from config import AppConfig
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 class EnhanceWorker:
     """A Ray actor: its own ModelManager, so each worker loads the model once."""
 
-    def __init__(self, weights_dir: str, device: str, threads: int, config: Any):  # a JobConfig
+    def __init__(self, weights_dir: str, device: str, threads: int, config: JobConfig):
         import torch
 
         from engine.models.manager import ModelManager
@@ -62,10 +65,10 @@ def connect(address: str | None) -> Any:
 
 def process_batch_ray(inputs: list[Path], *, address: str | None = None, weights_dir: str | Path,
                       output_dir: str | Path, request: EnhanceRequest | None = None, model_name: str | None = None,
-                      outscale: float | None = None, config: Any = None, resume: bool = False,
-                      make_zip: bool = False, history=None, on_item=None, should_cancel: CancelCheck | None = None,
-                      workers: int | None = None, input_root: str | Path | None = None,
-                      **settings: Any) -> BatchResult:
+                      outscale: float | None = None, config: JobConfig | AppConfig | None = None,
+                      resume: bool = False, make_zip: bool = False, history=None, on_item=None,
+                      should_cancel: CancelCheck | None = None, workers: int | None = None,
+                      input_root: str | Path | None = None, **settings: Any) -> BatchResult:
     """`process_batch` over Ray workers: the same request, outputs, resume and history rows."""
     request = batch_request(config, request, model_name, outscale, settings)
     config = job_config(config)

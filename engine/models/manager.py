@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import torch
 from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
@@ -23,6 +23,9 @@ from engine.models.weights import (WEIGHT_SUFFIXES, ProgressFn, WeightsFile, bun
                             resolve_weights)
 from utils.errors import InvalidInput, ModelUnsupported
 from utils.gpu import DeviceChoice, DeviceRequest, choose_device
+
+if TYPE_CHECKING:
+    from config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ class ModelManager:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Any, *, downloads_on_demand: bool = True) -> "ModelManager":
+    def from_config(cls, config: AppConfig, *, downloads_on_demand: bool = True) -> "ModelManager":
         """The manager an `AppConfig` describes (weights folder, checksums, downloads, device, limits).
         With `downloads_on_demand=False` (the web server) loading a model never downloads as a side
         effect; `download()` still fetches when the config allows downloads."""
