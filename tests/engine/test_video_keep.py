@@ -2,12 +2,12 @@
 audio layouts; times relative to the first timestamp; truncated Matroska refused; limits counted
 while decoding. Every source is made here with PyAV, and every output is read back with PyAV."""
 from fractions import Fraction
-from types import SimpleNamespace
 
 import av
 import numpy as np
 import pytest
 
+from engine.job_config import JobConfig, Limits
 from engine.pixels.upscale import UpscaleOptions, upscale_pixels
 from engine.jobs.video import enhance_video_direct
 from utils.errors import InvalidInput
@@ -16,6 +16,12 @@ from tests.video_samples import FPS, H, W, make_video, truncate
 
 MODEL = "realesr-animevideov3"
 pytestmark = pytest.mark.slow
+
+
+def limits(**values) -> JobConfig:
+    """A job configuration with these limits and no others (None: no limit)."""
+    unlimited = {name: None for name in Limits.__dataclass_fields__}
+    return JobConfig(limits=Limits(**{**unlimited, **values}))
 
 
 def run(source, manager, tmp_path, **kwargs):
@@ -224,7 +230,7 @@ def unknown_length_mkv(path, frames):
 
 def test_unknown_length_is_counted_and_stopped_at_the_frame_limit(tmp_path, manager):
     source = unknown_length_mkv(tmp_path / "live.mkv", 12)
-    config = SimpleNamespace(MAX_VIDEO_FRAMES=5, MAX_VIDEO_SECONDS=3600)
+    config = limits(max_video_frames=5, max_video_seconds=3600)
     with pytest.raises(InvalidInput, match="more than 5 frames"):
         run(source, manager, tmp_path, scale=1, config=config)
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
@@ -232,14 +238,14 @@ def test_unknown_length_is_counted_and_stopped_at_the_frame_limit(tmp_path, mana
 
 def test_unknown_length_is_stopped_at_the_duration_limit(tmp_path, manager):
     source = unknown_length_mkv(tmp_path / "live.mkv", 25)
-    config = SimpleNamespace(MAX_VIDEO_FRAMES=1000, MAX_VIDEO_SECONDS=1)
+    config = limits(max_video_frames=1000, max_video_seconds=1)
     with pytest.raises(InvalidInput, match="more than 1 s"):
         run(source, manager, tmp_path, scale=1, config=config)
 
 
 def test_unknown_length_under_the_limits_passes_with_a_note(tmp_path, manager):
     source = unknown_length_mkv(tmp_path / "live.mkv", 4)
-    result = run(source, manager, tmp_path, scale=1, config=SimpleNamespace(MAX_VIDEO_FRAMES=5))
+    result = run(source, manager, tmp_path, scale=1, config=limits(max_video_frames=5))
     assert result.frames == 4 and any("neither its frame count nor its duration" in n for n in result.notes)
 
 
@@ -256,15 +262,15 @@ def test_frame_pixels_over_the_image_limit_are_refused(tmp_path, manager):
     source = make_video(tmp_path / "big.mp4", frames=2)
     with pytest.raises(InvalidInput, match="image limit"):
         enhance_video_direct(source, MODEL, 1, model_manager=NoModelWork(manager), output_dir=tmp_path / "out",
-                             config=SimpleNamespace(MAX_IMAGE_PIXELS=W * H - 1))
+                             config=limits(max_image_pixels=W * H - 1))
 
 
 def test_the_models_x4_intermediate_counts_against_the_output_limit(tmp_path, manager):
     source = make_video(tmp_path / "big.mp4", frames=2)
-    config = SimpleNamespace(MAX_OUTPUT_PIXELS=W * H * 4)  # x1 output fits; the x4 pass (16x) does not
+    config = limits(max_output_pixels=W * H * 4)  # x1 output fits; the x4 pass (16x) does not
     with pytest.raises(InvalidInput, match="native x4 before resizing"):
         enhance_video_direct(source, MODEL, 1, model_manager=NoModelWork(manager), output_dir=tmp_path / "out",
                              config=config)
     with pytest.raises(InvalidInput, match="each frame would be"):
         enhance_video_direct(source, MODEL, 4, model_manager=NoModelWork(manager), output_dir=tmp_path / "out",
-                             config=SimpleNamespace(MAX_OUTPUT_PIXELS=W * H * 15))
+                             config=limits(max_output_pixels=W * H * 15))
