@@ -186,6 +186,15 @@ def test_presets_save_apply_delete_round_trip(services):
     message_of(raised)
 
 
+def test_a_face_preset_leaves_face_enhancement_off_without_a_face_restorer(services):
+    settings, available = services.settings, services.manager.upscaler_names()
+    applied, note = presets.apply_preset(settings, available, IMAGE_FIELDS, "Old photo with faces", face_ok=False)
+    assert applied[IMAGE_FIELDS.index("face_enhance")] is False
+    assert applied[IMAGE_FIELDS.index("outscale")] == 2 and "Face enhancement stays off" in note
+    applied, note = presets.apply_preset(settings, available, IMAGE_FIELDS, "Old photo with faces", face_ok=True)
+    assert applied[IMAGE_FIELDS.index("face_enhance")] is True and note == "Applied **Old photo with faces**."
+
+
 def test_presets_refuse_a_bad_value_and_deleting_a_built_in_one(services):
     settings = services.settings
     values = image.values_for(IMAGE_FIELDS, EnhanceRequest(), services.manager.upscaler_names())

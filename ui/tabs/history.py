@@ -43,7 +43,8 @@ def job_rows(history: OwnedHistory, kind_value: str, status_value: str, text: st
     return [job.row() for job in jobs]
 
 
-def run_again(history: OwnedHistory, available: list[str], names: list[str], number) -> tuple[list, str]:
+def run_again(history: OwnedHistory, available: list[str], names: list[str], number,
+              face_ok: bool = True) -> tuple[list, str]:
     """(the Image tab's widget values in `names` order, the note) for job `number`'s settings;
     one sentence if there is no such job or its model is no longer `available`."""
     job = history.get(job_number(number))
@@ -53,7 +54,7 @@ def run_again(history: OwnedHistory, available: list[str], names: list[str], num
     settings = settings_from_job(job.settings)
     if settings.model not in available:
         raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.", print_exception=False)
-    return values_for(names, settings, available), (f"Job #{job.id}'s settings are in the Image tab; upload "
+    return values_for(names, settings, available, face_ok), (f"Job #{job.id}'s settings are in the Image tab; upload "
                                                     f"{job.input_name} (or another image) and Enhance.")
 
 
@@ -96,7 +97,7 @@ def listen(services: Services, tab: HistoryTab, controls: ImageControls, tabs: g
 
     def on_again(number, request: gr.Request):
         return fill_image_tab(*run_again(services.history_of(request), services.manager.upscaler_names(), names,
-                                         number))
+                                         number, controls.face_ok))
 
     filters = [tab.kind, tab.status, tab.search]
     tab.refresh.click(rows, filters, tab.table, api_name="history")  # scripts may list their own jobs

@@ -33,6 +33,8 @@ class ImageControls:
     """The Image tab's setting widgets by `EnhanceRequest` field name (a preset, a recommendation
     or a history job fills them; Enhance reads them)."""
     by_field: dict[str, Any] = field(default_factory=dict)
+    face_ok: bool = True  # False: the face checkbox is disabled, so nothing may tick it
+
 
     def add(self, name: str, component):
         if name not in EnhanceRequest.__dataclass_fields__:
@@ -49,11 +51,14 @@ class ImageControls:
 
 # -- handlers: values in, values out -----------------------------------------------------------------
 
-def control_value(name: str, value: Any, available: list[str] | None = None) -> Any:
+def control_value(name: str, value: Any, available: list[str] | None = None, face_ok: bool = True) -> Any:
     """A request field's value as its widget shows it: no second model (or one no longer
-    `available`) is the dropdown's "none"."""
+    `available`) is the dropdown's "none"; face enhancement stays off while no face restorer is
+    available (its checkbox is disabled, so the user could not untick it)."""
     if name == "blend_model":
         return value if value and (available is None or value in available) else NO_SECOND_MODEL
+    if name == "face_enhance":
+        return bool(value) and face_ok
     return value
 
 
@@ -64,9 +69,10 @@ def request_value(name: str, value: Any) -> Any:
     return value
 
 
-def values_for(names: list[str], request: EnhanceRequest, available: list[str] | None = None) -> list:
+def values_for(names: list[str], request: EnhanceRequest, available: list[str] | None = None,
+               face_ok: bool = True) -> list:
     """The widgets' values (in `names` order) for `request`."""
-    return [control_value(name, getattr(request, name), available) for name in names]
+    return [control_value(name, getattr(request, name), available, face_ok) for name in names]
 
 
 def request_from(names: list[str], values: list, base: EnhanceRequest | None = None) -> EnhanceRequest:
@@ -171,7 +177,8 @@ class ImageTab:
 
 
 def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
-    controls = ImageControls()
+    face_ok, face_info = face_status(services)
+    controls = ImageControls(face_ok=face_ok)
     add = controls.add
     cancel_token = gr.State(CancelToken())
     input_size = gr.State(None)
@@ -189,7 +196,6 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
                 apply_button = gr.Button("Apply recommendations", interactive=False, elem_id="apply-recommendations")
             analysis_json = gr.JSON(label="Analysis", visible=False)
         with gr.Column(scale=4):
-            face_ok, face_info = face_status(services)
             choices = model_choices(services.manager.list_models(("upscaler",)))
             add("model", gr.Dropdown(choices, value=defaults.model, label="Model", elem_id="model"))
             add("outscale", gr.Slider(1, 8, value=defaults.outscale, step=0.5, label="Outscale",
@@ -206,9 +212,11 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
             add("face_enhance", gr.Checkbox(value=defaults.face_enhance and face_ok, label="Face enhancement",
                                             info=face_info, interactive=face_ok, elem_id="face-enhance"))
             with gr.Row():
-                add("face_restorer", gr.Dropdown(list(FACE_RESTORERS), value=defaults.face_restorer, label="Restorer"))
+                add("face_restorer", gr.Dropdown(list(FACE_RESTORERS), value=defaults.face_restorer, label="Restorer",
+                                                 interactive=face_ok))
                 add("face_fidelity", gr.Slider(0, 1, value=defaults.face_fidelity, step=0.05,
-                                               label="Face fidelity (1 = keep the original face)"))
+                                               label="Face fidelity (1 = keep the original face)",
+                                               interactive=face_ok))
             add("denoise_strength", gr.Slider(0, 1, value=defaults.denoise_strength, step=0.05,
                                               label="Denoise strength", visible=defaults.model == DENOISE_MODEL))
             with gr.Row():

@@ -28,14 +28,19 @@ def preset_details(settings: SettingsManager, name: str | None) -> dict | None:
         return None
 
 
-def apply_preset(settings: SettingsManager, available: list[str], names: list[str], name: str) -> tuple[list, str]:
+def apply_preset(settings: SettingsManager, available: list[str], names: list[str], name: str,
+                 face_ok: bool = True) -> tuple[list, str]:
     """(the Image tab's widget values in `names` order, the note) for preset `name`; a model no longer
-    `available` leaves the second-model choice at none."""
+    `available` leaves the second-model choice at none; without a face restorer (`face_ok` False)
+    face enhancement stays off and the note says so."""
     try:
         preset = settings.get_preset(name)
     except (UserError, OSError) as error:
         raise user_error(error) from None
-    return values_for(names, preset, available), f"Applied **{name}**."
+    note = f"Applied **{name}**."
+    if preset.face_enhance and not face_ok:
+        note += " Face enhancement stays off: no face restorer is available on this server (see the System tab)."
+    return values_for(names, preset, available, face_ok), note
 
 
 def save_preset(settings: SettingsManager, names: list[str], name: str, values: list) -> tuple[list[str], str, str]:
@@ -93,7 +98,8 @@ def listen(services: Services, tab: PresetsTab, controls: ImageControls, tabs: g
     settings, names = services.settings, controls.names()
 
     def on_apply(name):
-        return fill_image_tab(*apply_preset(settings, services.manager.upscaler_names(), names, name))
+        return fill_image_tab(*apply_preset(settings, services.manager.upscaler_names(), names, name,
+                                           controls.face_ok))
 
     def on_save(name, *values):
         choices, saved, note = save_preset(settings, names, name, list(values))
