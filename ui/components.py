@@ -13,9 +13,7 @@ footer { display: none !important; }
 
 
 def build_interface(services: Services) -> gr.Blocks:
-    defaults = services.settings.load_settings()
-    if defaults.model not in services.manager.upscaler_names():  # e.g. a custom model since removed
-        defaults = services.settings.defaults
+    defaults = services.remembered()  # and again on every page load (image.listen)
     with gr.Blocks(title="Real-ESRGAN Ultimate", delete_cache=(3600, 24 * 3600)) as demo:
         gr.Markdown("# Real-ESRGAN Ultimate\nSharper, larger images with Real-ESRGAN; faces restored with "
                     "GFPGAN. Everything runs on this machine.")

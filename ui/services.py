@@ -50,6 +50,16 @@ class Services:
                    History(config.HISTORY_DB))
 
 
+    def remembered(self) -> EnhanceRequest:
+        """The last used settings (the server's defaults before the first job, or when the remembered
+        model is gone, e.g. a custom model since removed)."""
+        settings = self.settings.load_settings()
+        return settings if settings.model in self.manager.upscaler_names() else self.settings.defaults
+
+    def has_remembered(self) -> bool:
+        """True once a job's settings were remembered on this server."""
+        return self.settings.settings_file.is_file()
+
     def owner(self, request: gr.Request | None) -> str | None:
         """Whose job this is: the logged-in user, or None on a server without logins (single-user)."""
         return getattr(request, "username", None) if self.config.LOGINS else None

@@ -3,7 +3,7 @@
 downloads, as a fresh install with downloads off does."""
 import json
 
-from tests.browser.conftest import BROWSER_MARKS, shot, small_image, upload
+from tests.browser.conftest import BROWSER_MARKS, set_number, shot, small_image, upload
 
 pytestmark = BROWSER_MARKS
 
@@ -28,3 +28,37 @@ def test_1_a_face_preset_leaves_unavailable_faces_off_and_enhance_works(page, tm
     page.locator("#enhance").click()
     page.locator("#status").get_by_text("Saved as").wait_for()
     shot(page, "issue19-1-face-preset")
+
+
+def tiny_image(tmp_path, side: int = 40):
+    """A tiny crop of a real photo (fast with any model)."""
+    from PIL import Image
+    from skimage import data
+    path = tmp_path / "tiny.png"
+    Image.fromarray(data.chelsea()[100:100 + side, 180:180 + side]).save(path)
+    return path
+
+
+def choose(page, element: str, option: str) -> None:
+    page.locator(f"{element} input").click()
+    page.get_by_role("option").filter(has_text=option).first.click()
+
+
+def test_2_the_last_used_settings_and_live_figures_come_back_on_every_page_load(page, tmp_path):
+    upload(page, tiny_image(tmp_path))
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    choose(page, "#model", "RealESRGAN_x4plus_anime_6B")
+    set_number(page, "#image-outscale", 2)
+    page.locator("#enhance").click()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    page.reload()
+    page.locator("#enhance").wait_for()
+    page.wait_for_function("document.querySelector('#model input').value.includes('anime_6B')")
+    assert page.locator("#image-outscale input[type=number]").input_value() == "2"
+    page.get_by_role("tab", name="Batch").click()
+    page.wait_for_function("document.querySelector('#batch-model input').value.includes('anime_6B')")
+    page.get_by_role("tab", name="Video").click()
+    page.wait_for_function("document.querySelector('#video-model input').value.includes('anime_6B')")
+    page.get_by_role("tab", name="System").click()
+    page.locator("#system-info").get_by_text("RealESRGAN_x4plus_anime_6B (").wait_for()
+    shot(page, "issue19-2-system-live")

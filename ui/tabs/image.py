@@ -21,6 +21,7 @@ from engine.request import EnhanceRequest
 from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, recommendation_markdown,
                            result_size_markdown, slider_pair)
 from ui.services import CancelToken, Services, device_dropdown, device_of, field_handler, user_error
+from ui.widgets import on_page_load
 from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
 
 DENOISE_MODEL = "realesr-general-x4v3"
@@ -288,6 +289,8 @@ def listen(services: Services, tab: ImageTab) -> None:
                                                 "denoise_strength")], api_name=False)
     fields["model"].change(lambda m: gr.update(visible=m == DENOISE_MODEL), fields["model"],
                            fields["denoise_strength"], api_name=False)
+    on_page_load(lambda: values_for(names, services.remembered(), services.manager.upscaler_names(), tab.face_ok),
+                 None, tab.controls.as_list())
     tab.enhance_button.click(
         field_handler("enhance_image", ["path"], names, ["token", "device_name"], on_enhance),
         [tab.upload, *tab.controls.as_list(), tab.cancel_token, tab.device],

@@ -13,7 +13,7 @@ import gradio as gr
 from engine.jobs.video import CODECS, VIDEO_MODEL, enhance_video_direct, video_defaults
 from engine.request import EnhanceRequest
 from ui.services import CancelToken, Services, device_of
-from ui.widgets import listen_cancel, model_outscale_device, run_buttons
+from ui.widgets import listen_cancel, model_outscale_device, on_page_load, run_buttons
 
 VIDEO_EXTENSIONS = [".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"]
 
@@ -95,6 +95,8 @@ def listen(services: Services, tab: VideoTab) -> None:
                             tab.device], [tab.result, tab.status], api_name="enhance_video", concurrency_id="device",
                   concurrency_limit=services.config.CONCURRENCY_LIMIT)
     listen_cancel(tab.cancel, tab.token)
+    # the video model until a job remembered the user's choice
+    on_page_load(lambda: services.remembered().model if services.has_remembered() else VIDEO_MODEL, None, tab.model)
 
 
 def build(services: Services) -> None:
