@@ -62,3 +62,37 @@ def test_2_the_last_used_settings_and_live_figures_come_back_on_every_page_load(
     page.get_by_role("tab", name="System").click()
     page.locator("#system-info").get_by_text("RealESRGAN_x4plus_anime_6B (").wait_for()
     shot(page, "issue19-2-system-live")
+
+
+def error_toasts(page) -> list[str]:
+    return [t for t in page.locator("[data-testid='toast-body']").all_inner_texts() if "error" in t.lower()]
+
+
+def test_3_guidance_says_downloads_are_off_instead_of_pointing_to_a_missing_download(page, tmp_path):
+    face_info = page.locator("#face-enhance").inner_text()
+    assert "downloads are off" in face_info and "System tab" not in face_info and "/" not in face_info
+    upload(page, tiny_image(tmp_path))
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    choose(page, "#model", "RealESRNet_x4plus")  # its weights are not on this server
+    page.locator("#enhance").click()
+    message = page.locator("[data-testid='toast-body']").filter(has_text="RealESRNet_x4plus")
+    message.first.wait_for()
+    text = message.first.inner_text()
+    assert "downloads are off" in text and "System tab" not in text and "/" not in text.split("\n", 1)[-1]
+    shot(page, "issue19-3-downloads-off-error")
+    page.get_by_role("tab", name="System").click()
+    page.locator("#downloads-off").get_by_text("Downloads are off on this server").wait_for()
+    shot(page, "issue19-3-system-downloads-off")
+
+
+def test_4_cancel_is_a_neutral_state(page, tmp_path):
+    upload(page, tiny_image(tmp_path, side=256))
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    choose(page, "#model", "RealESRGAN_x4plus_anime_6B")
+    set_number(page, "#tile", 32)  # many tiles, so the job is still running when Cancel is pressed
+    page.locator("#enhance").click()
+    page.get_by_text("tile", exact=False).filter(has_text="/").first.wait_for()  # the job has started
+    page.locator("#cancel").click()
+    page.locator("#status").get_by_text("Cancelled; nothing was written.").wait_for()
+    assert error_toasts(page) == []
+    shot(page, "issue19-4-cancelled")

@@ -20,7 +20,7 @@ from engine.models.registry import FACE_RESTORERS
 from engine.request import EnhanceRequest
 from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, recommendation_markdown,
                            result_size_markdown, slider_pair)
-from ui.services import CancelToken, Services, device_dropdown, device_of, field_handler, user_error
+from ui.services import CANCELLED_NOTE, CancelToken, Services, device_dropdown, device_of, field_handler, user_error
 from ui.widgets import on_page_load
 from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
 
@@ -96,9 +96,8 @@ def face_status(services: Services) -> tuple[bool, str]:
     if services.config.ALLOW_DOWNLOADS:
         return False, ("Unavailable until a face restorer is downloaded: choose GFPGANv1.4 (333 MB) in the "
                        "System tab, press Download, then reload this page.")
-    return False, ("Unavailable: GFPGANv1.4.pth is not in the weights folder and downloads are off. "
-                   "Download it from https://github.com/TencentARC/GFPGAN/releases and put it in "
-                   f"{services.config.WEIGHTS_DIR}.")
+    return False, ("Unavailable: no face restorer is on this server and downloads are off; ask the "
+                   "administrator to put GFPGANv1.4.pth in the weights folder.")
 
 
 def analyze(services: Services, path: str | None):
@@ -134,6 +133,8 @@ def enhance(services: Services, names: list[str], path: str | None, values: list
         return request_from(names, values, base=services.settings.defaults).with_changes(device=device_of(device_name))
     done, result = services.run_file_job(enhance_image_direct, path, job, kind="image", token=token, request=request,
                                          progress=progress)
+    if result is None:  # cancelled: the last result stays, the status says so
+        return gr.update(), gr.update(), gr.update(), f"**{CANCELLED_NOTE}**"
     try:  # remembered for the next start; failing to remember must not fail the result
         services.settings.save_settings(done.with_changes(device=None))
     except OSError as error:
@@ -206,7 +207,7 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
                                    elem_id="image-size"))
             with gr.Row():
                 add("tile", gr.Number(value=defaults.tile, precision=0, minimum=0, maximum=4096,
-                                      label="Tile (0 = automatic)"))
+                                      label="Tile (0 = automatic)", elem_id="tile"))
                 add("precision", gr.Radio(list(PRECISIONS), value=defaults.precision, label="Precision",
                                           info="auto: fp16 on GPU, bf16 on CPUs that support it"))
                 device = device_dropdown(services, "device")

@@ -18,6 +18,9 @@ from utils.gpu import GPUDetector
 from utils.metrics import format_bytes
 
 LIVE_EVERY_S = 10
+DOWNLOADS_OFF = ("**Downloads are off on this server**, so models marked \"weights missing\" cannot be fetched "
+                 "here: the administrator can put their files in the weights folder, or turn downloads on "
+                 "(REALESRGAN_ALLOW_DOWNLOADS=true) and restart.")
 MODEL_HEADERS = ["Model", "Kind", "Status", "Size", "Description"]
 
 
@@ -75,6 +78,8 @@ def render(services: Services) -> SystemTab:
     models = gr.Dataframe(table, headers=MODEL_HEADERS, label="Models", interactive=False, elem_id="models-table")
     gr.Markdown(f"Weights folder: `{config.WEIGHTS_DIR}`; put your own `.pth`/`.safetensors` models in its "
                 "`custom/` folder.")
+    if not config.ALLOW_DOWNLOADS:
+        gr.Markdown(DOWNLOADS_OFF, elem_id="downloads-off")
     with gr.Row(visible=config.ALLOW_DOWNLOADS):
         to_download = gr.Dropdown(missing, value=missing[0] if missing else None, label="Download official weights")
         download_button = gr.Button("Download", elem_id="download-model")

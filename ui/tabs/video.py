@@ -12,7 +12,7 @@ import gradio as gr
 
 from engine.jobs.video import CODECS, VIDEO_MODEL, enhance_video_direct, video_defaults
 from engine.request import EnhanceRequest
-from ui.services import CancelToken, Services, device_of
+from ui.services import CANCELLED_NOTE, CancelToken, Services, device_of
 from ui.widgets import listen_cancel, model_outscale_device, on_page_load, run_buttons
 
 VIDEO_EXTENSIONS = [".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"]
@@ -41,6 +41,8 @@ def run_video(services: Services, path: str | None, model_name: str, scale: floa
         enhance_video_direct, path,
         lambda: video_request(services, model_name, scale, codec_name, quality, seconds, device_name),
         kind="video", token=token, request=request, progress=progress, unit="frames")
+    if video is None:  # cancelled: a neutral note, not an error
+        return gr.update(), f"**{CANCELLED_NOTE}**"
     share = 100 * (video.decode_seconds + video.encode_seconds) / max(video.seconds, 1e-9)
     return str(video.output_path), (f"**{video.status}.** Decoding and encoding took {share:.0f}% of the time. "
                                     f"Saved as `{video.output_path.name}`.")
