@@ -26,6 +26,7 @@ def launch_options(config: AppConfig) -> dict:
     (gr.Error), never a raw exception's text."""
     from starlette.middleware import Middleware
 
+    from ui.components import CSS
     from ui.file_guard import FileGuard
     from ui.login import ClientAddress, LoginThrottle
     return {
@@ -41,6 +42,7 @@ def launch_options(config: AppConfig) -> dict:
         "app_kwargs": {"middleware": [Middleware(ClientAddress),
                                       Middleware(FileGuard, output_dir=config.OUTPUT_DIR, logins=bool(config.LOGINS))]},
         "footer_links": [],
+        "css": CSS,
     }
 
 

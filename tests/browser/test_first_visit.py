@@ -89,6 +89,7 @@ def test_4_cancel_is_a_neutral_state(page, tmp_path):
     upload(page, tiny_image(tmp_path, side=256))
     page.locator("#recommendation").get_by_text("Recommended:").wait_for()
     choose(page, "#model", "RealESRGAN_x4plus_anime_6B")
+    page.locator("#more-settings").get_by_text("More settings").click()
     set_number(page, "#tile", 32)  # many tiles, so the job is still running when Cancel is pressed
     page.locator("#enhance").click()
     page.get_by_text("tile", exact=False).filter(has_text="/").first.wait_for()  # the job has started
@@ -96,3 +97,49 @@ def test_4_cancel_is_a_neutral_state(page, tmp_path):
     page.locator("#status").get_by_text("Cancelled; nothing was written.").wait_for()
     assert error_toasts(page) == []
     shot(page, "issue19-4-cancelled")
+
+
+def test_5_one_progress_bar_under_enhance_with_a_time_estimate(page, tmp_path):
+    upload(page, tiny_image(tmp_path, side=256))
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    choose(page, "#model", "RealESRGAN_x4plus_anime_6B")
+    page.locator("#more-settings").get_by_text("More settings").click()
+    set_number(page, "#tile", 32)
+    page.locator("#enhance").click()
+    page.locator("#status .progress-level-inner").filter(has_text="left").first.wait_for()  # an estimate
+    bars = [b for b in page.locator(".progress-level-inner").all() if b.is_visible()]
+    shot(page, "issue19-5-one-progress-bar")
+    assert len(bars) == 1
+    page.locator("#cancel").click()
+    page.locator("#status").get_by_text("Cancelled").wait_for()
+
+
+def test_8_enhance_above_the_fold_a_quiet_cancel_and_plain_words(page, tmp_path):
+    upload(page, small_image(tmp_path))
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    box = page.locator("#enhance").bounding_box()
+    assert box["y"] + box["height"] <= 1000  # visible without scrolling at 1400x1000
+    assert "stop" not in page.locator("#cancel").get_attribute("class")  # idle Cancel is not a red button
+    assert page.locator("#cancel").bounding_box()["width"] < box["width"]
+    apply = page.locator("#apply-recommendations")
+    assert apply.evaluate("e => getComputedStyle(e).borderStyle") != "none"  # looks like a button
+    words = page.locator("#recommendation").inner_text() + page.locator("#image-upload").locator("..").inner_text()
+    for jargon in ("sigma", "blockiness"):
+        assert jargon not in words
+    page.locator("#more-settings").get_by_text("More settings").click()
+    settings = page.locator("#more-settings").inner_text()
+    assert "realesrgan" not in settings.replace("RealESRGAN", "") and "Transparent parts" in settings
+    device = page.locator("#device input")
+    assert device.evaluate("e => e.scrollWidth <= e.clientWidth")  # "Default: CPU: ..." is not cut
+    shot(page, "issue19-8-desktop")
+
+
+def test_12_phone_layout_keeps_enhance_near_and_every_tab_in_reach(phone_page, tmp_path):
+    page = phone_page
+    upload(page, small_image(tmp_path))
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    shot(page, "issue19-12-phone")
+    assert page.locator("#enhance").bounding_box()["y"] < 1400
+    for tab in ("Presets", "History", "System"):
+        assert page.get_by_role("tab", name=tab).is_visible()
+    shot(page, "issue19-12-phone")

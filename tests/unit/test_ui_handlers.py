@@ -306,3 +306,22 @@ def test_image_enhance_refuses_no_upload_and_a_bad_value_without_writing_anythin
     message_of(raised)
     assert written(services) == []
     assert image.analyze(services, None)[1] == "Upload an image to get recommended settings."
+
+
+# -- Exact size ----------------------------------------------------------------------------------------
+
+def test_size_widgets_write_the_size_field_and_read_it_back():
+    assert image.size_text("width", 1920, None) == "1920x" and image.size_text("height", 5, 1080) == "x1080"
+    assert image.size_text("fit", 1920, 1080) == "1920x1080" and image.size_text("fit", 1920, None) == ""
+    assert image.size_text("scale", 1920, 1080) == "" and image.size_text("width", 0, None) == ""
+    for text in ("1920x", "x1080", "1920x1080"):
+        assert image.size_text(*image.size_fields(text)) == text
+    assert image.size_fields("") == ("scale", None, None) and image.size_fields("big") == ("scale", None, None)
+
+
+def test_the_result_size_note_follows_an_exact_size():
+    from ui.formatting import result_size_markdown
+    assert result_size_markdown([100, 50], 4, False, 10**8) == "Result: 400x200 (0.1 MP)."
+    assert result_size_markdown([100, 50], 4, False, 10**8, "x200") == "Result: 400x200 (0.1 MP)."
+    assert result_size_markdown([100, 50], 4, True, 10**8, "300x300").startswith("Result: 300x150")
+    assert "already larger" in result_size_markdown([100, 50], 4, False, 10**8, "50x")
