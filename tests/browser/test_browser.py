@@ -82,6 +82,7 @@ def test_save_apply_and_delete_a_preset(page):
     page.locator("#enhance").wait_for(state="visible")  # the Image tab is shown again
     page.get_by_role("tab", name="Presets").click()
     page.locator("#preset-delete").click()
+    page.locator("#preset-confirm-delete").click()
     page.locator("#preset-status").get_by_text("Deleted Browser preset").wait_for()
     shot(page, "presets")
 

@@ -143,3 +143,73 @@ def test_12_phone_layout_keeps_enhance_near_and_every_tab_in_reach(phone_page, t
     for tab in ("Presets", "History", "System"):
         assert page.get_by_role("tab", name=tab).is_visible()
     shot(page, "issue19-12-phone")
+
+
+def test_7_presets_read_as_a_table_and_delete_asks_first(page):
+    page.get_by_role("tab", name="Presets").click()
+    table = page.locator("#preset-details")
+    table.get_by_text("Number precision").wait_for()
+    text = table.inner_text()
+    for raw in ("fp32", "alpha_upsampler", "blend_model", '""'):
+        assert raw not in text
+    assert page.locator("#preset-delete").is_disabled()  # Photo is built in
+    page.locator("#preset-name textarea, #preset-name input").first.fill("Mine")
+    page.locator("#preset-save").click()
+    page.locator("#preset-status").get_by_text("Saved Mine").wait_for()
+    page.locator("#preset-delete:not([disabled])").wait_for()
+    page.locator("#preset-delete").click()
+    page.locator("#preset-confirm").get_by_text("Delete the preset Mine?").wait_for()
+    shot(page, "issue19-7-presets-confirm")
+    page.locator("#preset-keep").click()
+    page.locator("#preset-confirm").wait_for(state="hidden")
+    assert "Mine" in page.locator("#preset-choice input").input_value()
+    page.locator("#preset-delete").click()
+    page.locator("#preset-confirm-delete").click()
+    page.locator("#preset-status").get_by_text("Deleted Mine").wait_for()
+    page.locator("#preset-name textarea, #preset-name input").first.fill("Photo")
+    page.locator("#preset-save").click()
+    page.locator("#preset-status").get_by_text("built-in preset").wait_for()  # said in the note, not a toast
+    assert page.locator("[data-testid='toast-body']").count() == 0
+
+
+def test_11_the_image_and_batch_tabs_name_their_results_alike(page, tmp_path):
+    source = tiny_image(tmp_path)
+    upload(page, source)
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    choose(page, "#model", "realesr-animevideov3")
+    page.locator("#enhance").click()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    image_name = page.locator("#status code").inner_text()
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-files input[type=file]").set_input_files(str(source))
+    choose(page, "#batch-model", "realesr-animevideov3")
+    page.locator("#batch-run").click()
+    page.locator("#batch-summary").get_by_text("1").first.wait_for()
+    batch_names = page.locator("#batch-table").text_content()
+    assert image_name == "tiny_out.png" and "tiny_out.png" in batch_names
+
+
+def small_png(path):
+    """The screenshot as a 256-colour PNG (small enough to commit)."""
+    from PIL import Image
+    Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
+
+
+def test_readme_screenshots_desktop_and_phone(browser, app_url, tmp_path):
+    from tests.browser.conftest import DESKTOP, PHONE, ROOT, open_page
+    for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        context, page = open_page(browser, app_url, viewport)
+        try:
+            upload(page, small_image(tmp_path))
+            page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+            choose(page, "#model", "realesr-animevideov3")
+            page.locator("#enhance").click()
+            page.locator("#result-slider img").first.wait_for()
+            page.locator("#status").get_by_text("Saved as").wait_for()
+            path = ROOT / "docs" / "screenshots" / f"{name}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(path), full_page=name == "phone")
+            small_png(path)
+            assert path.stat().st_size < 600_000
+        finally:
+            context.close()
