@@ -213,3 +213,25 @@ def test_readme_screenshots_desktop_and_phone(browser, app_url, tmp_path):
             assert path.stat().st_size < 600_000
         finally:
             context.close()
+
+
+def test_10_errors_are_one_clear_sentence_without_overlaps_or_tracebacks(page, tmp_path, capfd):
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not really a picture")
+    upload(page, fake)
+    page.get_by_text("is not an image we can read").first.wait_for()
+    shot(page, "issue19-10-bad-upload")
+    recommendation = page.locator("#recommendation").bounding_box()
+    for badge in page.locator(".error").all():  # a red badge never covers the recommendation text
+        if badge.is_visible():
+            box = badge.bounding_box()
+            overlaps = not (box["x"] + box["width"] <= recommendation["x"]
+                            or recommendation["x"] + recommendation["width"] <= box["x"]
+                            or box["y"] + box["height"] <= recommendation["y"]
+                            or recommendation["y"] + recommendation["height"] <= box["y"])
+            assert not overlaps
+    page.locator("#image-upload button[aria-label='Clear']").first.click()
+    page.locator("#enhance").click()
+    page.get_by_text("Upload an image first.").first.wait_for()
+    page.locator("#more-settings").get_by_text("More settings").click()  # the page still answers
+    assert "Traceback" not in capfd.readouterr().err

@@ -360,7 +360,8 @@ def listen(services: Services, tab: ImageTab) -> None:
                           queue=False, show_progress="hidden")
     tab.upload.change(on_upload, tab.upload, [tab.analysis_json, tab.recommendation, tab.preview, tab.apply_button,
                                               tab.input_size],
-                      api_name="analyze_image", concurrency_id="analysis", concurrency_limit=2).then(
+                      api_name="analyze_image", concurrency_id="analysis", concurrency_limit=2,
+                      show_progress_on=[tab.preview]).then(  # a bad file's badge on the picture, not the text
         on_size, size_inputs, tab.size_note, api_name=False)
     for name in ("outscale", "double_pass", "size"):
         fields[name].change(on_size, size_inputs, tab.size_note, api_name=False, queue=False)
