@@ -235,3 +235,26 @@ def test_10_errors_are_one_clear_sentence_without_overlaps_or_tracebacks(page, t
     page.get_by_text("Upload an image first.").first.wait_for()
     page.locator("#more-settings").get_by_text("More settings").click()  # the page still answers
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_6_history_rows_are_clicked_and_show_a_thumbnail_and_a_download(page, tmp_path):
+    upload(page, tiny_image(tmp_path))
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    choose(page, "#model", "realesr-animevideov3")
+    page.locator("#enhance").click()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    page.get_by_role("tab", name="History").click()
+    cell = page.locator("#history-table [data-testid^='cell-']").filter(has_text="tiny_out.png").first
+    cell.wait_for()
+    cell.click()
+    page.locator("#history-thumb img").first.wait_for()
+    page.locator("#history-note").get_by_text("tiny_out.png").wait_for()
+    assert int(page.locator("#history-job input").input_value()) >= 1
+    with page.expect_download() as download_info:
+        page.locator("#history-file a").first.click()
+    saved = tmp_path / "from-history.png"
+    download_info.value.save_as(saved)
+    from PIL import Image
+    width, height = Image.open(saved).size
+    assert width == height and width > 40  # the enlarged square crop
+    shot(page, "issue19-6-history")

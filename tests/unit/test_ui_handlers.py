@@ -325,3 +325,21 @@ def test_the_result_size_note_follows_an_exact_size():
     assert result_size_markdown([100, 50], 4, False, 10**8, "x200") == "Result: 400x200 (0.1 MP)."
     assert result_size_markdown([100, 50], 4, True, 10**8, "300x300").startswith("Result: 300x150")
     assert "already larger" in result_size_markdown([100, 50], 4, False, 10**8, "50x")
+
+
+def test_a_chosen_history_job_shows_its_result_only_inside_the_output_folder(services, tmp_path):
+    output_dir = services.config.OUTPUT_DIR
+    output_dir.mkdir(parents=True, exist_ok=True)
+    inside = output_dir / "kept_out.png"
+    Image.new("RGB", (8, 8)).save(inside)
+    outside = tmp_path / "elsewhere.png"
+    Image.new("RGB", (8, 8)).save(outside)
+    kept = services.history.record(kind="image", input_path=None, settings={"model": MODEL}, model=MODEL,
+                                   device="cpu", started_at=1.0, status="ok", output_path=inside)
+    moved = services.history.record(kind="image", input_path=None, settings={"model": MODEL}, model=MODEL,
+                                    device="cpu", started_at=1.0, status="ok", output_path=outside)
+    owned = services.history_of(None)
+    assert history.job_result(owned, history.chosen_job([str(kept), "when"]), output_dir)[:2] == (kept, str(inside))
+    number, path, note = history.job_result(owned, moved, output_dir)
+    assert (number, path) == (moved, None) and "no result" in note
+    assert history.job_result(owned, 999, output_dir)[:2] == (0, None)
