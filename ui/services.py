@@ -6,7 +6,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ContextManager
 
@@ -37,6 +37,8 @@ class Services:
     settings: SettingsManager
     enhancer: IntelligentEnhancer
     history: History
+    # output pixels per second of the last video job per model (this machine's speed, for estimates)
+    video_speeds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Services":

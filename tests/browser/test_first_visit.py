@@ -258,3 +258,31 @@ def test_6_history_rows_are_clicked_and_show_a_thumbnail_and_a_download(page, tm
     width, height = Image.open(saved).size
     assert width == height and width > 40  # the enlarged square crop
     shot(page, "issue19-6-history")
+
+
+def test_9_video_says_its_length_frames_and_time_before_a_run(page, tmp_path):
+    import av
+
+    from tests.video_samples import make_video
+    source = make_video(tmp_path / "clip.mp4", frames=20)  # 2 s at 10 fps
+    with av.open(str(source)) as container:  # what an independent reader says
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video-upload input[type=file]").set_input_files(str(source))
+    info = page.locator("#video-info")
+    info.get_by_text("frames").first.wait_for()
+    text = info.inner_text()
+    assert f"{width}x{height}" in text and "2.0 s" in text and "preview (first 5 s) is 20 frames" in text
+    assert "once the first frames are done" in text  # nothing measured yet: no made-up estimate
+    box = page.locator("#video-preview-seconds input[type=number]")
+    box.fill("1")
+    box.press("Enter")
+    info.get_by_text("first 1 s) is 10 frames").wait_for()
+    choose(page, "#video-model", "realesr-animevideov3")
+    page.locator("#video-run").click()
+    page.locator("#video-status").get_by_text("Saved as").wait_for()
+    box.fill("2")
+    box.press("Enter")
+    info.get_by_text("takes about").wait_for()  # measured on the run just made
+    shot(page, "issue19-9-video-info")

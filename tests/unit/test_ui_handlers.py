@@ -343,3 +343,17 @@ def test_a_chosen_history_job_shows_its_result_only_inside_the_output_folder(ser
     number, path, note = history.job_result(owned, moved, output_dir)
     assert (number, path) == (moved, None) and "no result" in note
     assert history.job_result(owned, 999, output_dir)[:2] == (0, None)
+
+
+def test_video_summary_counts_the_preview_frames_and_estimates_only_from_a_measured_speed():
+    from fractions import Fraction
+
+    from utils.video_probe import VideoInfo
+    info = VideoInfo(format_name="mp4", width=640, height=360, codec="h264", fps=Fraction(25), time_base=Fraction(1, 25),
+                     frames=250, duration_s=10.0)
+    text = video.video_summary(info, 5, 2, None)
+    assert "640x360, 10.0 s" in text and "preview (first 5 s) is 125 frames" in text and "about" in text
+    assert "once the first frames are done" in text
+    # 125 frames of 1280x720 at 921,600 output pixels/s: 125 s
+    assert "about **2 min 05 s**" in video.video_summary(info, 5, 2, 921_600)
+    assert "all 250 frames" in video.video_summary(info, 0, 2, None)
