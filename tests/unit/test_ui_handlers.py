@@ -357,3 +357,12 @@ def test_video_summary_counts_the_preview_frames_and_estimates_only_from_a_measu
     # 125 frames of 1280x720 at 921,600 output pixels/s: 125 s
     assert "about **2 min 05 s**" in video.video_summary(info, 5, 2, 921_600)
     assert "all 250 frames" in video.video_summary(info, 0, 2, None)
+
+
+def test_the_output_folder_is_shown_only_on_a_local_server_without_logins(app_config, weights_dir, tmp_path):
+    import dataclasses as dc
+    local = Services.from_config(app_config)
+    assert str(tmp_path / "job") in image.local_folder_note(local, tmp_path / "job" / "a_out.png")
+    for change in ({"SERVER_NAME": "0.0.0.0"}, {"AUTH": "ann:secret-pass-1"}, {"SHARE": True}):
+        shared = dc.replace(local, config=dc.replace(app_config, **change))
+        assert image.local_folder_note(shared, tmp_path / "job" / "a_out.png") == ""

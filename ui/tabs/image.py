@@ -147,7 +147,17 @@ def enhance(services: Services, names: list[str], path: str | None, values: list
     except OSError as error:
         log.warning("could not save the last used settings: %s", error)
     return (str(result.output_path), slider_pair(result.original, result.image), metrics_rows(result.metrics),
-            f"**{result.status}.** Saved as `{result.output_path.name}`.")
+            f"**{result.status}.** Saved as `{result.output_path.name}`." + local_folder_note(services,
+                                                                                         result.output_path))
+
+
+def local_folder_note(services: Services, output_path: Path) -> str:
+    """Where the result lies, for opening it in a file manager: only on a server that listens on this
+    machine alone and has no logins (anyone else must not learn server paths)."""
+    config = services.config
+    if config.SERVER_NAME not in ("127.0.0.1", "localhost", "::1") or config.LOGINS or config.SHARE:
+        return ""
+    return f" Folder on this computer: `{Path(output_path).parent}`"
 
 
 def size_text(mode: str, width, height) -> str:
