@@ -27,6 +27,7 @@ def launch_options(config: AppConfig, demo=None) -> dict:
     under /api/v1 beside the UI, with the same logins and the same throttle."""
     from starlette.middleware import Middleware
 
+    from ui.components import CSS
     from ui.file_guard import FileGuard
     from ui.login import ClientAddress, LoginThrottle
     rest = getattr(demo, "rest_api", None)
@@ -48,6 +49,7 @@ def launch_options(config: AppConfig, demo=None) -> dict:
         "show_error": False,
         "app_kwargs": {"middleware": middleware},
         "footer_links": [],
+        "css": CSS,
     }
 
 

@@ -8,18 +8,19 @@ from ui.tabs import batch, history, image, presets, system, train, video
 
 CSS = """
 #recommendation { padding: 0.5rem 0.75rem; }
+#face-enhance.unavailable [data-testid="block-info"], #face-enhance.unavailable .info { opacity: 1; color: var(--body-text-color); }
+#status { min-height: 2.5rem; }
+@media (max-width: 640px) { #input-preview { display: none !important; } }
 footer { display: none !important; }
 """
 
 
 def build_interface(services: Services) -> gr.Blocks:
-    defaults = services.settings.load_settings()
-    if defaults.model not in services.manager.upscaler_names():  # e.g. a custom model since removed
-        defaults = services.settings.defaults
+    defaults = services.remembered()  # and again on every page load (image.listen)
     with gr.Blocks(title="Real-ESRGAN Ultimate", delete_cache=(3600, 24 * 3600)) as demo:
         gr.Markdown("# Real-ESRGAN Ultimate\nSharper, larger images with Real-ESRGAN; faces restored with "
                     "GFPGAN. Everything runs on this machine.")
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # on a phone every tab stays in sight
             with gr.Tab("Image", id="image"):
                 controls, _ = image.build(services, defaults)
             if services.config.ENABLE_VIDEO_PROCESSING:

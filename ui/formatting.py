@@ -1,11 +1,16 @@
 """Turning engine results into what the components show (pure functions, no Gradio)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from PIL import Image
 
 from engine.pixels.blend import final_size, pixel_limit_message
+from engine.intelligent_enhancer import BLOCKY, LITTLE_NOISE_SIGMA, NOISY_SIGMA
 from engine.models.manager import ModelStatus
+from engine.request import EnhanceRequest
+from utils.errors import UserError
 from utils.images import resize, to_pil_preview
 from utils.metrics import format_bytes
 
@@ -36,17 +41,37 @@ def slider_pair(before: np.ndarray, after: np.ndarray) -> tuple[Image.Image, Ima
     return before_preview, after_preview
 
 
+def noise_words(sigma_255: float) -> str:
+    """The noise estimate (sigma on 0..255) in words."""
+    return ("little noise" if sigma_255 < LITTLE_NOISE_SIGMA else "some noise" if sigma_255 < NOISY_SIGMA
+            else "visible noise")
+
+
+def compression_words(blockiness: float) -> str:
+    """The JPEG blockiness ratio (1 = none) in words."""
+    return "visible JPEG compression" if blockiness > BLOCKY else "no visible compression"
+
+
+def plain_reason(reason: str) -> str:
+    """A recommendation's reason without its measured figures ("(sigma 4.1 of 255)"), which the
+    folded Measurements line shows."""
+    return re.sub(r" \((?:sigma|blockiness) [^)]*\)", "", reason)
+
+
 def recommendation_markdown(result: dict) -> str:
     s, a = result["settings"], result["analysis"]
     lines = [f"**Recommended:** `{s['model']}` at x{s['scale']}"
-             + (f", denoise {s['denoise_strength']}" if s["model"] == "realesr-general-x4v3" else "")
-             + (", face enhancement" if s["face_enhance"] else ""),
+             + (f", noise removal {s['denoise_strength']}" if s["model"] == "realesr-general-x4v3" else "")
+             + (", face restoration" if s["face_enhance"] else ""),
              "",
-             *[f"- {reason}" for reason in result["reasoning"]],
+             *[f"- {plain_reason(reason)}" for reason in result["reasoning"]],
              "",
-             f"*{a['resolution']}, {a['content_type']} ({a['content_confidence']:.0%}), {a['faces']} face(s), "
-             f"noise sigma {a['noise_sigma']}, JPEG blockiness {a['jpeg_blockiness']}, "
-             f"analysed in {a['analysis_ms']} ms*"]
+             f"*{a['resolution']}, {a['content_type']} ({a['content_confidence']:.0%} sure), {a['faces']} face(s), "
+             f"{noise_words(a['noise_sigma'])}, {compression_words(a['jpeg_blockiness'])}*",
+             "",
+             # the measured figures for those who want them, folded away
+             f"<details><summary>Measurements</summary>noise sigma {a['noise_sigma']} (0..255), JPEG blockiness "
+             f"{a['jpeg_blockiness']} (1 = none), analysed in {a['analysis_ms']} ms</details>"]
     return "\n".join(lines)
 
 
@@ -66,11 +91,17 @@ def system_markdown(info: dict, loaded: list[str], free_disk: str, output_dir: s
     ]).replace("\n**", "\n\n**")
 
 
-def result_size_markdown(size: list[int] | None, outscale: float, double_pass: bool, max_output_pixels: int) -> str:
-    """The result's size for the chosen outscale (and double pass), or the warning when it would
-    pass the output pixel limit."""
+def result_size_markdown(size: list[int] | None, outscale: float, double_pass: bool, max_output_pixels: int,
+                         exact_size: str = "") -> str:
+    """The result's size for the chosen outscale (and double pass) or `exact_size` ("1920x",
+    "x1080", "1920x1080" to fit within), or the warning when it cannot be made."""
     if not size:
         return ""
+    if exact_size:
+        try:
+            outscale, double_pass = EnhanceRequest(size=exact_size).outscale_for(size[0], size[1]), False
+        except UserError as error:
+            return f"⚠️ **{error}**"
     warning = pixel_limit_message(size[0], size[1], float(outscale), bool(double_pass), max_output_pixels)
     if warning:
         return f"⚠️ **{warning}**"

@@ -6,7 +6,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ContextManager
 
@@ -21,13 +21,14 @@ from engine.models.manager import ModelManager
 from engine.request import EnhanceRequest
 from engine.jobs.image import image_defaults
 from engine.settings_manager import SettingsManager
-from utils.errors import UserError, WeightsMissing, describe_error
+from utils.errors import Cancelled, UserError, WeightsMissing, describe_error
 from utils.gpu import DeviceRequest, available_devices
 from utils.progress import ProgressEstimate
 from utils.validation import sanitize_filename
 
 log = logging.getLogger(__name__)
 DEFAULT_DEVICE = "default"
+CANCELLED_NOTE = "Cancelled; nothing was written."
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Services:
     settings: SettingsManager
     enhancer: IntelligentEnhancer
     history: History
+    # output pixels per second of the last video job per model (this machine's speed, for estimates)
+    video_speeds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Services":
@@ -49,6 +52,16 @@ class Services:
                                        memory_reserve=config.GPU_MEMORY_RESERVE),
                    History(config.HISTORY_DB))
 
+
+    def remembered(self) -> EnhanceRequest:
+        """The last used settings (the server's defaults before the first job, or when the remembered
+        model is gone, e.g. a custom model since removed)."""
+        settings = self.settings.load_settings()
+        return settings if settings.model in self.manager.upscaler_names() else self.settings.defaults
+
+    def has_remembered(self) -> bool:
+        """True once a job's settings were remembered on this server."""
+        return self.settings.settings_file.is_file()
 
     def owner(self, request: gr.Request | None) -> str | None:
         """Whose job this is: the logged-in user, or None on a server without logins (single-user)."""
@@ -70,7 +83,7 @@ class Services:
     def run_file_job(self, entry: Callable[..., Any], path: str, make_request: Callable[[], EnhanceRequest], *,
                      kind: str, token: "CancelToken", request: gr.Request | None, progress: gr.Progress | None,
                      unit: str = "tiles") -> tuple[EnhanceRequest, Any]:
-        """(the request, the result) of the engine's `entry` (enhance_image_direct,
+        """(the request, the result, or None when the user pressed Cancel) of the engine's `entry` (enhance_image_direct,
         enhance_video_direct) on the file at `path`: in a new job folder of the caller's, the result
         named after the input, stopped by `token`, the client going away or the time limit, recorded
         in the caller's history. Every failure, the request's included, ends in one sentence."""
@@ -82,8 +95,12 @@ class Services:
                                output_dir=folder, output_name=sanitize_filename(Path(path).stem),
                                on_progress=progress_adapter(progress, unit),
                                should_cancel=self.job_control(token, request), history=self.history_of(request))
+        except Cancelled:
+            if not token.is_set():  # the client went away or another stop: told as an error
+                raise user_error(Cancelled(CANCELLED_NOTE)) from None
+            return job, None  # the user's own choice: a neutral state, not an error
         except Exception as error:  # every failure ends in one sentence (the log has the traceback)
-            raise user_error(error) from None
+            raise user_error(error, downloads=self.config.ALLOW_DOWNLOADS) from None
         return job, result
 
 
@@ -126,12 +143,16 @@ class CancelToken:
         return self.event.is_set()
 
 
-def user_error(error: BaseException) -> gr.Error:
+def user_error(error: BaseException, *, downloads: bool = True) -> gr.Error:
     """The one sentence a user reads, escaped (gr.Error renders HTML). Missing weights are told the
-    web's way: the System tab, not server paths or settings."""
+    web's way: the System tab when it can download (`downloads`), else the administrator; never
+    server paths or settings."""
     if isinstance(error, WeightsMissing) and error.model:
-        message = (f"{error.model} is not on this server yet; download it in the System tab (or ask the "
-                   f"administrator to put {error.filename} in the weights folder), then try again.")
+        if downloads:
+            message = (f"{error.model} is not on this server yet; download it in the System tab, then try again.")
+        else:
+            message = (f"{error.model} is not on this server and downloads are off; choose another model, or ask "
+                       f"the administrator to put {error.filename} in the weights folder.")
     else:
         message = describe_error(error)
     return gr.Error(html.escape(message, quote=False), print_exception=False)

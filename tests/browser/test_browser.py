@@ -1,70 +1,9 @@
 """The web UI in a real Chromium (Debian's package) driven by Playwright, against the real app."""
-import shutil
-from pathlib import Path
-
-import pytest
 from PIL import Image
 
-from tests.app_server import app_config_for, running_app
-from tests.conftest import ROOT, TESTDATA
+from tests.browser.conftest import BROWSER_MARKS, set_number, shot, small_image, upload
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
-TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory, weights_dir):
-    root = tmp_path_factory.mktemp("browser-app")
-    # a 100 MP output limit, so the double-pass warning shows on a small image
-    with running_app(app_config_for(root, weights_dir, REALESRGAN_MAX_OUTPUT_PIXELS="100000000")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(app_url)
-    page.get_by_text("Real-ESRGAN Ultimate").first.wait_for()
-    yield page
-    context.close()
-
-
-def small_image(tmp_path) -> Path:
-    """A small real image: the labelled cartoon when the test data is present, else a photo crop."""
-    if (TESTDATA / "realesrgan/0014.jpg").is_file():
-        return TESTDATA / "realesrgan/0014.jpg"
-    from skimage import data
-    path = tmp_path / "cat.png"
-    Image.fromarray(data.chelsea()[80:170, 150:270]).save(path)
-    return path
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def upload(page, path: Path) -> None:
-    clear = page.locator("#image-upload button[aria-label='Clear']")
-    if clear.count():
-        clear.first.click()
-    page.locator("#image-upload input[type=file]").set_input_files(str(path))
+pytestmark = BROWSER_MARKS
 
 
 def test_upload_accept_recommendations_enhance_and_download(page, tmp_path):
@@ -124,12 +63,6 @@ def test_blend_two_models_and_the_double_pass_warning(page, tmp_path):
     shot(page, "blend")
 
 
-def set_number(page, element: str, value: float) -> None:
-    box = page.locator(f"{element} input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
-
-
 def test_every_tab_opens(page):
     for tab, marker in [("Video", "#video-run"), ("Batch", "#batch-run"), ("Train", "#train-run"),
                         ("History", "#history-table"), ("Presets", "#preset-apply"), ("System", "#models-table"),
@@ -150,6 +83,7 @@ def test_save_apply_and_delete_a_preset(page):
     page.locator("#enhance").wait_for(state="visible")  # the Image tab is shown again
     page.get_by_role("tab", name="Presets").click()
     page.locator("#preset-delete").click()
+    page.locator("#preset-confirm-delete").click()
     page.locator("#preset-status").get_by_text("Deleted Browser preset").wait_for()
     shot(page, "presets")
 

@@ -186,6 +186,15 @@ def test_presets_save_apply_delete_round_trip(services):
     message_of(raised)
 
 
+def test_a_face_preset_leaves_face_enhancement_off_without_a_face_restorer(services):
+    settings, available = services.settings, services.manager.upscaler_names()
+    applied, note = presets.apply_preset(settings, available, IMAGE_FIELDS, "Old photo with faces", face_ok=False)
+    assert applied[IMAGE_FIELDS.index("face_enhance")] is False
+    assert applied[IMAGE_FIELDS.index("outscale")] == 2 and "Face enhancement stays off" in note
+    applied, note = presets.apply_preset(settings, available, IMAGE_FIELDS, "Old photo with faces", face_ok=True)
+    assert applied[IMAGE_FIELDS.index("face_enhance")] is True and note == "Applied **Old photo with faces**."
+
+
 def test_presets_refuse_a_bad_value_and_deleting_a_built_in_one(services):
     settings = services.settings
     values = image.values_for(IMAGE_FIELDS, EnhanceRequest(), services.manager.upscaler_names())
@@ -297,3 +306,63 @@ def test_image_enhance_refuses_no_upload_and_a_bad_value_without_writing_anythin
     message_of(raised)
     assert written(services) == []
     assert image.analyze(services, None)[1] == "Upload an image to get recommended settings."
+
+
+# -- Exact size ----------------------------------------------------------------------------------------
+
+def test_size_widgets_write_the_size_field_and_read_it_back():
+    assert image.size_text("width", 1920, None) == "1920x" and image.size_text("height", 5, 1080) == "x1080"
+    assert image.size_text("fit", 1920, 1080) == "1920x1080" and image.size_text("fit", 1920, None) == ""
+    assert image.size_text("scale", 1920, 1080) == "" and image.size_text("width", 0, None) == ""
+    for text in ("1920x", "x1080", "1920x1080"):
+        assert image.size_text(*image.size_fields(text)) == text
+    assert image.size_fields("") == ("scale", None, None) and image.size_fields("big") == ("scale", None, None)
+
+
+def test_the_result_size_note_follows_an_exact_size():
+    from ui.formatting import result_size_markdown
+    assert result_size_markdown([100, 50], 4, False, 10**8) == "Result: 400x200 (0.1 MP)."
+    assert result_size_markdown([100, 50], 4, False, 10**8, "x200") == "Result: 400x200 (0.1 MP)."
+    assert result_size_markdown([100, 50], 4, True, 10**8, "300x300").startswith("Result: 300x150")
+    assert "already larger" in result_size_markdown([100, 50], 4, False, 10**8, "50x")
+
+
+def test_a_chosen_history_job_shows_its_result_only_inside_the_output_folder(services, tmp_path):
+    output_dir = services.config.OUTPUT_DIR
+    output_dir.mkdir(parents=True, exist_ok=True)
+    inside = output_dir / "kept_out.png"
+    Image.new("RGB", (8, 8)).save(inside)
+    outside = tmp_path / "elsewhere.png"
+    Image.new("RGB", (8, 8)).save(outside)
+    kept = services.history.record(kind="image", input_path=None, settings={"model": MODEL}, model=MODEL,
+                                   device="cpu", started_at=1.0, status="ok", output_path=inside)
+    moved = services.history.record(kind="image", input_path=None, settings={"model": MODEL}, model=MODEL,
+                                    device="cpu", started_at=1.0, status="ok", output_path=outside)
+    owned = services.history_of(None)
+    assert history.job_result(owned, history.chosen_job([str(kept), "when"]), output_dir)[:2] == (kept, str(inside))
+    number, path, note = history.job_result(owned, moved, output_dir)
+    assert (number, path) == (moved, None) and "no result" in note
+    assert history.job_result(owned, 999, output_dir)[:2] == (0, None)
+
+
+def test_video_summary_counts_the_preview_frames_and_estimates_only_from_a_measured_speed():
+    from fractions import Fraction
+
+    from utils.video_probe import VideoInfo
+    info = VideoInfo(format_name="mp4", width=640, height=360, codec="h264", fps=Fraction(25), time_base=Fraction(1, 25),
+                     frames=250, duration_s=10.0)
+    text = video.video_summary(info, 5, 2, None)
+    assert "640x360, 10.0 s" in text and "preview (first 5 s) is 125 frames" in text and "about" in text
+    assert "once the first frames are done" in text
+    # 125 frames of 1280x720 at 921,600 output pixels/s: 125 s
+    assert "about **2 min 05 s**" in video.video_summary(info, 5, 2, 921_600)
+    assert "all 250 frames" in video.video_summary(info, 0, 2, None)
+
+
+def test_the_output_folder_is_shown_only_on_a_local_server_without_logins(app_config, weights_dir, tmp_path):
+    import dataclasses as dc
+    local = Services.from_config(app_config)
+    assert str(tmp_path / "job") in image.local_folder_note(local, tmp_path / "job" / "a_out.png")
+    for change in ({"SERVER_NAME": "0.0.0.0"}, {"AUTH": "ann:secret-pass-1"}, {"SHARE": True}):
+        shared = dc.replace(local, config=dc.replace(app_config, **change))
+        assert image.local_folder_note(shared, tmp_path / "job" / "a_out.png") == ""

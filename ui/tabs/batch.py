@@ -15,7 +15,7 @@ from engine.jobs.batch import check_batch_template, folder_inside, images_in, pr
 from engine.jobs.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS
 from engine.request import EnhanceRequest
 from ui.services import CancelToken, Services, device_of, progress_adapter, user_error
-from ui.widgets import listen_cancel, model_outscale_device, run_buttons
+from ui.widgets import listen_cancel, model_outscale_device, on_page_load, run_buttons
 
 MAX_SHOWN = 48  # results in the gallery; the zip holds them all
 
@@ -162,6 +162,11 @@ def listen(services: Services, tab: BatchTab) -> None:
                   [tab.summary, tab.table, tab.gallery, tab.archive], api_name="process_batch",
                   concurrency_id="device", concurrency_limit=services.config.CONCURRENCY_LIMIT)
     listen_cancel(tab.cancel, tab.token)
+
+    def on_load():
+        remembered = services.remembered()
+        return remembered.model, remembered.outscale
+    on_page_load(on_load, None, [tab.model, tab.outscale])
 
 
 def build(services: Services) -> None:

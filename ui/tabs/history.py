@@ -6,6 +6,7 @@ Module-level handlers first (plain values in, values out; tested without a brows
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -43,7 +44,8 @@ def job_rows(history: OwnedHistory, kind_value: str, status_value: str, text: st
     return [job.row() for job in jobs]
 
 
-def run_again(history: OwnedHistory, available: list[str], names: list[str], number) -> tuple[list, str]:
+def run_again(history: OwnedHistory, available: list[str], names: list[str], number,
+              face_ok: bool = True) -> tuple[list, str]:
     """(the Image tab's widget values in `names` order, the note) for job `number`'s settings;
     one sentence if there is no such job or its model is no longer `available`."""
     job = history.get(job_number(number))
@@ -53,8 +55,26 @@ def run_again(history: OwnedHistory, available: list[str], names: list[str], num
     settings = settings_from_job(job.settings)
     if settings.model not in available:
         raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.", print_exception=False)
-    return values_for(names, settings, available), (f"Job #{job.id}'s settings are in the Image tab; upload "
+    return values_for(names, settings, available, face_ok), (f"Job #{job.id}'s settings are in the Image tab; upload "
                                                     f"{job.input_name} (or another image) and Enhance.")
+
+
+def job_result(history: OwnedHistory, number, output_dir: Path) -> tuple[int, str | None, str]:
+    """(the job number, its result's path or None, the note) for the job chosen in the table: the
+    result only while it is still in the server's output folder (which serves it to its owner only)."""
+    job = history.get(job_number(number))
+    if job is None:
+        return 0, None, "Choose a job in the table."
+    path = Path(job.output_path) if job.output_path else None
+    if path is None or not path.is_file() or not path.resolve().is_relative_to(output_dir.resolve()):
+        return job.id, None, f"Job #{job.id} ({job.input_name}): no result to show" + (
+            f"; {job.error}" if job.error else ".")
+    return job.id, str(path), f"Job #{job.id}: {job.input_name} -> {path.name}"
+
+
+def chosen_job(row: list | None) -> int:
+    """The job number in a clicked table row (its first cell)."""
+    return job_number(row[0]) if row else 0
 
 
 # -- render: the layout --------------------------------------------------------------------------------
@@ -69,6 +89,8 @@ class HistoryTab:
     job_id: Any
     again: Any
     note: Any
+    thumbnail: Any
+    download: Any
 
 
 def render() -> HistoryTab:
@@ -77,12 +99,17 @@ def render() -> HistoryTab:
         status = gr.Dropdown(list(STATUSES), value="all", label="Status")
         search = gr.Textbox(label="Search (input, model, error)")
         refresh = gr.Button("Refresh", elem_id="history-refresh")
-    table = gr.Dataframe(headers=HEADERS, interactive=False, label="Jobs, newest first", elem_id="history-table")
-    with gr.Row():
-        job_id = gr.Number(label="Job #", precision=0, minimum=0, elem_id="history-job")
-        again = gr.Button("Run again with these settings", elem_id="history-again")
-    note = gr.Markdown()
-    return HistoryTab(kind, status, search, refresh, table, job_id, again, note)
+    table = gr.Dataframe(headers=HEADERS, interactive=False, label="Jobs, newest first (click one)",
+                         elem_id="history-table", wrap=True, max_height=420)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            thumbnail = gr.Image(label="Result", interactive=False, height=200, elem_id="history-thumb")
+        with gr.Column(scale=2):
+            download = gr.File(label="Download the result", interactive=False, elem_id="history-file")
+            job_id = gr.Number(label="Job #", precision=0, minimum=0, elem_id="history-job")
+            again = gr.Button("Run again with these settings", elem_id="history-again")
+            note = gr.Markdown(elem_id="history-note")
+    return HistoryTab(kind, status, search, refresh, table, job_id, again, note, thumbnail, download)
 
 
 # -- listen: the events --------------------------------------------------------------------------------
@@ -96,13 +123,20 @@ def listen(services: Services, tab: HistoryTab, controls: ImageControls, tabs: g
 
     def on_again(number, request: gr.Request):
         return fill_image_tab(*run_again(services.history_of(request), services.manager.upscaler_names(), names,
-                                         number))
+                                         number, controls.face_ok))
 
     filters = [tab.kind, tab.status, tab.search]
     tab.refresh.click(rows, filters, tab.table, api_name="history")  # scripts may list their own jobs
     for event in (tab.kind.change, tab.status.change, tab.search.submit):
         event(rows, filters, tab.table, api_name=False)
     tabs.select(rows, filters, tab.table, api_name=False)
+    def on_select(event: gr.SelectData, request: gr.Request):
+        number, path, note = job_result(services.history_of(request), chosen_job(event.row_value),
+                                        services.config.OUTPUT_DIR)
+        image = path if path and Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") else None
+        return number or None, image, path, note
+
+    tab.table.select(on_select, None, [tab.job_id, tab.thumbnail, tab.download, tab.note], api_name=False)
     tab.again.click(on_again, tab.job_id, [*controls.as_list(), tabs, tab.note], api_name=False)
 
 

@@ -13,9 +13,14 @@ import gradio as gr
 
 from ui.formatting import models_table, system_markdown
 from ui.services import Services, progress_adapter, user_error
+from ui.widgets import on_page_load
 from utils.gpu import GPUDetector
 from utils.metrics import format_bytes
 
+LIVE_EVERY_S = 10
+DOWNLOADS_OFF = ("**Downloads are off on this server**, so models marked \"weights missing\" cannot be fetched "
+                 "here: the administrator can put their files in the weights folder, or turn downloads on "
+                 "(REALESRGAN_ALLOW_DOWNLOADS=true) and restart.")
 MODEL_HEADERS = ["Model", "Kind", "Status", "Size", "Description"]
 
 
@@ -73,6 +78,8 @@ def render(services: Services) -> SystemTab:
     models = gr.Dataframe(table, headers=MODEL_HEADERS, label="Models", interactive=False, elem_id="models-table")
     gr.Markdown(f"Weights folder: `{config.WEIGHTS_DIR}`; put your own `.pth`/`.safetensors` models in its "
                 "`custom/` folder.")
+    if not config.ALLOW_DOWNLOADS:
+        gr.Markdown(DOWNLOADS_OFF, elem_id="downloads-off")
     with gr.Row(visible=config.ALLOW_DOWNLOADS):
         to_download = gr.Dropdown(missing, value=missing[0] if missing else None, label="Download official weights")
         download_button = gr.Button("Download", elem_id="download-model")
@@ -92,7 +99,12 @@ def listen(services: Services, tab: SystemTab) -> None:
         info, table, missing, note = download(services, name, progress)
         return info, table, missing_choice(missing), note
 
-    tab.refresh.click(on_refresh, None, [tab.summary, tab.models, tab.to_download], api_name=False)
+    outputs = [tab.summary, tab.models, tab.to_download]
+    tab.refresh.click(on_refresh, None, outputs, api_name=False)
+    on_page_load(on_refresh, None, outputs)  # live figures: on every visit, then every few seconds
+    # the figures only: the download choice stays as the user left it
+    gr.Timer(LIVE_EVERY_S).tick(lambda: snapshot(services)[:2], None, outputs[:2], api_name=False, queue=False,
+                                show_progress="hidden")
     tab.download_button.click(on_download, tab.to_download, [tab.summary, tab.models, tab.to_download, tab.status],
                               api_name=False, concurrency_id="downloads", concurrency_limit=1)
 
