@@ -27,7 +27,7 @@ class Limits:
 @dataclass(frozen=True)
 class JobConfig:
     limits: Limits = field(default_factory=Limits)
-    default_model: str | None = None  # None: each kind of job's own (x4plus for images, animevideov3 for video)
+    default_model: str | None = None  # images' default model; None: RealESRGAN_x4plus (video has its own)
     precision: str = "auto"  # the default precision: "fp32" with REALESRGAN_FP32
     output_dir: Path = Path("outputs")
     tile_pad: int | None = None  # None: each architecture's own overlap (engine/models/profiles.py)

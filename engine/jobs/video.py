@@ -132,7 +132,9 @@ def check_disk(output_dir: Path, frames: int, width: int, height: int) -> None:
 
 
 def video_defaults(config: JobConfig) -> EnhanceRequest:
-    return EnhanceRequest(model=config.default_model or VIDEO_MODEL, outscale=2, precision=config.precision)
+    """A video job's defaults: the model made for video (not the server's default image model, which
+    would take hours on a clip), x2, the server's precision."""
+    return EnhanceRequest(model=VIDEO_MODEL, outscale=2, precision=config.precision)
 
 
 @job_entry("video", video_defaults)
