@@ -12,10 +12,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import torch
-from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
 from engine.models.profiles import ArchitectureProfile, profile_of
 from engine.models.registry import CUSTOM_PREFIX, MODELS, ModelSpec
@@ -23,6 +22,9 @@ from engine.models.weights import (WEIGHT_SUFFIXES, ProgressFn, WeightsFile, bun
                             resolve_weights)
 from utils.errors import InvalidInput, ModelUnsupported
 from utils.gpu import DeviceChoice, DeviceRequest, choose_device
+
+if TYPE_CHECKING:  # spandrel is imported on the first load: its import is a large share of a server's start
+    from spandrel import ImageModelDescriptor
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +244,7 @@ class ModelManager:
 
 def build_descriptor(state: dict, model_name: str) -> ImageModelDescriptor:
     """Detect the architecture with spandrel; refuse anything that is not image-to-image."""
+    from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
     try:
         descriptor = ModelLoader().load_from_state_dict(state)
     except UnsupportedModelError:
