@@ -7,7 +7,7 @@ images; then, on a crop that was not in the calibration, its time against our bf
 N, interleaved) and the PSNR of both against fp32. The app would offer "fast" only for a model where
 int8 is faster AND at least 40 dB from fp32 (DESIGN: beyond that it visibly changes the picture).
 
-Figures only; the decision they led to is in the README ("Performance"). torch 2.10 marks this
+Figures only; the decision they led to is in the README ("Performance"). torch 2.14 marks this
 FX path deprecated in favour of torchao's pt2e (a separate package, fast only under torch.compile).
 """
 from __future__ import annotations
