@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import write_figures  # noqa: E402
+from bench.cold_start import cold_start_section  # noqa: E402
+from bench.cold_start import print_table as print_cold_start  # noqa: E402
+from bench.int8 import int8_section  # noqa: E402
+from bench.int8 import print_table as print_int8  # noqa: E402
 from bench.engines import Ncnn, Reference, ours, timed  # noqa: E402
 from bench.flops import conv_flops_per_input_pixel, conv_peak_gflops  # noqa: E402
 from engine.models.manager import ModelManager  # noqa: E402
@@ -151,7 +155,14 @@ def main() -> int:
             result["tiling"] = tiling_section(weights, models)
         print("model loading...", flush=True)
         result["loading"] = load_section(Path(tmp))
+        print("int8 against bf16 and fp32...", flush=True)
+        result["int8"] = int8_section(weights, models=("realesr-animevideov3",) if args.quick else MODELS)
+        print("cold vs warm server...", flush=True)
+        result["cold_start"] = (cold_start_section(weights, "realesr-animevideov3", 64, 3) if args.quick
+                                else cold_start_section(weights))
     print_tables(result)
+    print_int8(result["int8"])
+    print_cold_start(result["cold_start"])
     write_figures(args.out, result)
     print(f"\nfigures written to {args.out}")
     return 0

@@ -72,6 +72,7 @@ def create_app(config: AppConfig):
     demo.queue(max_size=config.QUEUE_MAX_SIZE, default_concurrency_limit=config.CONCURRENCY_LIMIT)
     demo.login_throttle = LoginThrottle(config.LOGINS) if config.LOGINS else None  # the UI's and the API's
     demo.rest_api = create_rest_api(services, demo.login_throttle)
+    demo.manager = services.manager  # the cache `serve` warms
     return demo
 
 
@@ -84,6 +85,9 @@ def serve(config: AppConfig | None = None, *, block: bool = True):
     for warning in exposure_warnings(config):
         log.warning("!" * 10 + " " + warning)
     demo = create_app(config)
+    if config.WARM_UP:  # the default model loads while the page is served (engine/models/warm_up.py)
+        from engine.models.warm_up import start_warm_up
+        demo.warm_up = start_warm_up(demo.manager, config.DEFAULT_MODEL, fp32=config.FP32)
     log.info("starting on http://%s:%d", config.SERVER_NAME, config.SERVER_PORT)
     demo.launch(prevent_thread_lock=not block, **launch_options(config, demo))
     return demo if not block else 0

@@ -17,7 +17,6 @@ import math
 
 import cv2
 import numpy as np
-from scipy.stats import gamma
 
 NOISE_CROP = 256  # noise and blockiness on up to 5 full-resolution crops of this size
 PATCH = 6  # noise patches are PATCH x PATCH x channels
@@ -75,6 +74,7 @@ def texture_threshold_factor(channels: int) -> float:
     terms = 2 * PATCH * (PATCH - 2) * channels
     mean = terms / 2
     shape = PATCH * PATCH * channels / 2
+    from scipy.stats import gamma  # on use: scipy.stats is 1.5 s of a server's start-up imports
     return float(gamma.ppf(TEXTURE_CONFIDENCE, shape, scale=mean / shape))
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import torch
-from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
 from engine.models.profiles import ArchitectureProfile, profile_of
 from engine.models.registry import CUSTOM_PREFIX, MODELS, ModelSpec
@@ -24,7 +23,9 @@ from engine.models.weights import (WEIGHT_SUFFIXES, ProgressFn, WeightsFile, bun
 from utils.errors import InvalidInput, ModelUnsupported
 from utils.gpu import DeviceChoice, DeviceRequest, choose_device
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # spandrel is imported on the first load: its import is a large share of a server's start
+    from spandrel import ImageModelDescriptor
+
     from config import AppConfig
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ class ModelManager:
 
 def build_descriptor(state: dict, model_name: str) -> ImageModelDescriptor:
     """Detect the architecture with spandrel; refuse anything that is not image-to-image."""
+    from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
     try:
         descriptor = ModelLoader().load_from_state_dict(state)
     except UnsupportedModelError:

@@ -21,7 +21,6 @@ from typing import Literal
 
 import torch
 from safetensors.torch import load_file, save_file
-from spandrel import canonicalize_state_dict
 
 from engine.models import ncnn_pack
 from engine.models.registry import ModelSpec
@@ -194,4 +193,5 @@ def load_state_dict(path: Path, *, max_bytes: int | None = None) -> dict[str, to
                                "that we refuse to run); use a .safetensors or a state-dict .pth.") from None
     if not isinstance(state, dict):
         raise ModelUnsupported(f"{path.name} does not hold a state dict.")
+    from spandrel import canonicalize_state_dict  # on use: see manager.py
     return canonicalize_state_dict(state)

@@ -1,0 +1,135 @@
+"""python -m bench.cold_start: the first result of a fresh server against its tenth.
+
+Starts `python main.py` (the real server, in its own process, its own folders, the weights already
+converted to the disk cache as on an installed machine), times how long until the page answers,
+then sends one small image to the REST API (`POST /api/v1/upscale`, the default model) as soon as
+the page answers, and the same image again until the tenth result; once with the start-up warm-up
+(REALESRGAN_WARM_UP=true, the default) and once without. Prints the page time, the first and the
+tenth result and their ratio, with the 1-minute load average beside each server (on a shared
+machine the ratios inside one server are what to read, not the absolute seconds).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def png_bytes(side: int) -> bytes:
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+    crop = np.ascontiguousarray(data.astronaut()[60:60 + side, 150:150 + side])
+    buffer = io.BytesIO()
+    Image.fromarray(crop).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def serve_and_time(root: Path, weights: Path, model: str, image: bytes, results: int, warm_up: bool,
+                   start_timeout_s: float = 600) -> dict:
+    """One fresh server: seconds to the page, and each result's seconds (sent one after another)."""
+    import httpx
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REALESRGAN_")},
+           "REALESRGAN_WEIGHTS_DIR": str(weights), "REALESRGAN_OUTPUT_DIR": str(root / "outputs"),
+           "REALESRGAN_INPUT_DIR": str(root / "inputs"), "REALESRGAN_DATA_DIR": str(root / "data"),
+           "REALESRGAN_ALLOW_DOWNLOADS": "false", "REALESRGAN_SERVER_PORT": str(port),
+           "REALESRGAN_DEFAULT_MODEL": model, "REALESRGAN_WARM_UP": "true" if warm_up else "false",
+           "REALESRGAN_LOG_LEVEL": "warning"}
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, str(ROOT / "main.py")], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(timeout=600) as client:
+            while True:
+                if server.poll() is not None:
+                    raise RuntimeError(f"the server exited with {server.returncode} before answering")
+                try:
+                    if client.get(f"{url}/").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.perf_counter() - started > start_timeout_s:
+                    raise RuntimeError("the server did not answer in time")
+                time.sleep(0.05)
+            page_s = time.perf_counter() - started
+            load = os.getloadavg()[0]
+            seconds = []
+            for _ in range(results):
+                sent = time.perf_counter()
+                answer = client.post(f"{url}/api/v1/upscale", files={"image": ("bench.png", image, "image/png")},
+                                     data={"model": model})
+                answer.raise_for_status()
+                seconds.append(time.perf_counter() - sent)
+    finally:
+        server.terminate()
+        server.wait(60)
+    return {"warm_up": warm_up, "page_s": page_s, "result_s": seconds, "first_s": seconds[0],
+            "last_s": seconds[-1], "first_over_last": seconds[0] / seconds[-1], "load_avg_1min": load}
+
+
+def prepare_weights(weights: Path, model: str) -> None:
+    """Convert the bundled pack into the disk cache once, as the first run on a machine does."""
+    from engine.models.manager import ModelManager
+    ModelManager(weights_dir=weights).resolve(ModelManager().spec(model))
+
+
+def cold_start_section(weights: Path, model: str = "RealESRGAN_x4plus", side: int = 160, results: int = 10) -> list[dict]:
+    prepare_weights(weights, model)
+    image = png_bytes(side)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for warm_up in (True, False):
+            row = serve_and_time(Path(tmp) / f"warm-{warm_up}", weights, model, image, results, warm_up)
+            row.update(model=model, input=f"{side}x{side}")
+            rows.append(row)
+            print(f"  {model} {side}x{side}, warm-up {'on' if warm_up else 'off'}: page {row['page_s']:.1f} s, "
+                  f"first result {row['first_s']:.2f} s, result {results} {row['last_s']:.2f} s, "
+                  f"ratio {row['first_over_last']:.2f}x (load average {row['load_avg_1min']:.1f})", flush=True)
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print("\n| server (fresh process) | page answers | first result | last result | first / last | load avg |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} {r['input']}, warm-up {'on' if r['warm_up'] else 'off'} | {r['page_s']:.1f} s | "
+              f"{r['first_s']:.2f} s | {r['last_s']:.2f} s (#{len(r['result_s'])}) | {r['first_over_last']:.2f}x | "
+              f"{r['load_avg_1min']:.1f} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__)
+    parser.add_argument("--model", default="RealESRGAN_x4plus")
+    parser.add_argument("--side", type=int, default=160)
+    parser.add_argument("--results", type=int, default=10)
+    parser.add_argument("--weights", type=Path, default=None, help="a weights folder to reuse (default: a new one)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cold_start.json")
+    args = parser.parse_args()
+    from bench import write_figures
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = cold_start_section(args.weights or Path(tmp) / "weights", args.model, args.side, args.results)
+    print_table(rows)
+    write_figures(args.out, {"cold_start": rows, "when": time.strftime("%Y-%m-%d %H:%M:%S")})
+    print(f"\nfigures written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

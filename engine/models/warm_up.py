@@ -1,0 +1,58 @@
+"""Warm-up: load the default model and run one tiny forward in a background thread at start-up.
+
+A fresh server's first result otherwise pays, on the user's click, for what only the first job
+needs: reading (or converting) the weights, building the network, and the device's first-call work
+(oneDNN's primitive creation and memory pools on a CPU, CUDA's context and kernels on a GPU). The
+warm-up does that while the page is already being served, through the same manager cache and the
+same `run_batch` as a job, so the first job finds the model loaded and the device warmed.
+
+It never blocks start-up and never fails it: a model whose weights are missing is skipped (the
+server downloads only on an explicit request), and any other failure is logged and forgotten; the
+first job then loads the model itself and reports the problem in its own sentence.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from engine.models.manager import LoadedModel, ModelManager
+
+log = logging.getLogger(__name__)
+
+WARM_UP_SIDE = 32  # input pixels; enough for the first-call work, a fraction of a second of compute
+THREAD_NAME = "model-warm-up"
+
+
+def warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False,
+            side: int = WARM_UP_SIDE) -> LoadedModel | None:
+    """Load `model_name` on the configured device into `manager`'s cache and run one `side`x`side`
+    forward; the loaded model, or None when its weights are not here (nothing is downloaded)."""
+    if not manager.is_available(model_name):
+        log.info("warm-up skipped: %s has no weights here", model_name)
+        return None
+    from engine.pixels.inference import run_batch  # the job's own path, autocast included
+    started = time.perf_counter()
+    model = manager.load_model(model_name, None, fp32)
+    loaded = time.perf_counter()
+    pixels = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    run_batch(model, [pixels], 255)
+    log.info("warm-up: %s on %s as %s, loaded in %.2f s, first forward in %.2f s", model_name, model.device,
+             model.precision, loaded - started, time.perf_counter() - loaded)
+    return model
+
+
+def start_warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False,
+                  side: int = WARM_UP_SIDE) -> threading.Thread:
+    """`warm_up` in a daemon thread, started and returned at once; its failures are logged only."""
+    def run() -> None:
+        try:
+            warm_up(manager, model_name, fp32=fp32, side=side)
+        except Exception as error:  # a warm-up must never take the server down
+            log.warning("warm-up of %s failed (the first job will load it): %s", model_name, error)
+
+    thread = threading.Thread(target=run, name=THREAD_NAME, daemon=True)
+    thread.start()
+    return thread
