@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench import finish, print_markdown  # noqa: E402
+from tests.app_server import free_port  # noqa: E402
 
 
 def png_bytes(side: int) -> bytes:
@@ -106,12 +102,10 @@ def cold_start_section(weights: Path, model: str = "RealESRGAN_x4plus", side: in
 
 
 def print_table(rows: list[dict]) -> None:
-    print("\n| server (fresh process) | page answers | first result | last result | first / last | load avg |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} {r['input']}, warm-up {'on' if r['warm_up'] else 'off'} | {r['page_s']:.1f} s | "
-              f"{r['first_s']:.2f} s | {r['last_s']:.2f} s (#{len(r['result_s'])}) | {r['first_over_last']:.2f}x | "
-              f"{r['load_avg_1min']:.1f} |")
+    print_markdown(["server (fresh process)", "page answers", "first result", "last result", "first / last", "load avg"],
+                   [[f"{r['model']} {r['input']}, warm-up {'on' if r['warm_up'] else 'off'}", f"{r['page_s']:.1f} s",
+                     f"{r['first_s']:.2f} s", f"{r['last_s']:.2f} s (#{len(r['result_s'])})",
+                     f"{r['first_over_last']:.2f}x", f"{r['load_avg_1min']:.1f}"] for r in rows])
 
 
 def main() -> int:
@@ -122,13 +116,10 @@ def main() -> int:
     parser.add_argument("--weights", type=Path, default=None, help="a weights folder to reuse (default: a new one)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cold_start.json")
     args = parser.parse_args()
-    from bench import write_figures
     with tempfile.TemporaryDirectory() as tmp:
         rows = cold_start_section(args.weights or Path(tmp) / "weights", args.model, args.side, args.results)
     print_table(rows)
-    write_figures(args.out, {"cold_start": rows, "when": time.strftime("%Y-%m-%d %H:%M:%S")})
-    print(f"\nfigures written to {args.out}")
-    return 0
+    return finish(args.out, "cold_start", rows)
 
 
 if __name__ == "__main__":

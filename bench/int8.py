@@ -26,6 +26,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import finish, print_markdown  # noqa: E402
+
 MODELS = ("realesr-animevideov3", "RealESRGAN_x4plus_anime_6B", "RealESRGAN_x4plus")
 MIN_PSNR_DB = 40.0
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -113,11 +115,11 @@ def int8_section(weights: Path, side: int = 64, runs: int = 3, models: tuple[str
 
 
 def print_table(rows: list[dict]) -> None:
-    print("\n| model | input | int8 speed-up over bf16 | int8 PSNR vs fp32 | bf16 PSNR vs fp32 | load avg | fast offered |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} | {r['input']} | {r['int8_speedup_over_bf16']:.2f}x | {r['int8_psnr_vs_fp32_db']:.1f} dB | "
-              f"{r['bf16_psnr_vs_fp32_db']:.1f} dB | {r['load_avg_1min']:.1f} | {'yes' if r['offered'] else 'no'} |")
+    print_markdown(["model", "input", "int8 speed-up over bf16", "int8 PSNR vs fp32", "bf16 PSNR vs fp32", "load avg",
+                    "fast offered"],
+                   [[r["model"], r["input"], f"{r['int8_speedup_over_bf16']:.2f}x", f"{r['int8_psnr_vs_fp32_db']:.1f} dB",
+                     f"{r['bf16_psnr_vs_fp32_db']:.1f} dB", f"{r['load_avg_1min']:.1f}", "yes" if r["offered"] else "no"]
+                    for r in rows])
     if not any(r["offered"] for r in rows):
         faster = [r["model"] for r in rows if r["int8_speedup_over_bf16"] > 1]
         print(f"\nNo \"fast\" precision: torch.ao's int8 is faster than bf16 for {', '.join(faster) or 'no model'} "
@@ -133,13 +135,10 @@ def main() -> int:
     args = parser.parse_args()
     import tempfile
 
-    from bench import write_figures
     with tempfile.TemporaryDirectory() as tmp:
         rows = int8_section(Path(tmp) / "weights", args.side, args.runs, tuple(args.model or MODELS))
     print_table(rows)
-    write_figures(args.out, {"int8": rows, "when": time.strftime("%Y-%m-%d %H:%M:%S")})
-    print(f"\nfigures written to {args.out}")
-    return 0
+    return finish(args.out, "int8", rows)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,14 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import finish, print_markdown  # noqa: E402
 
 SEAM_FREE_DB = 45.0
 
@@ -48,12 +49,10 @@ def seam_section(weights: Path, models: tuple[str, ...], side: int, tile: int, p
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n| model | tile | overlap | tiled vs whole | seam-free (>= {SEAM_FREE_DB:.0f} dB) |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} ({r['architecture']}, {r['precision']}) | {r['tile_px']} px ({r['tiles']} tiles) | "
-              f"{r['pad_px']} px | {r['psnr_tiled_vs_whole_db']:.1f} dB | "
-              f"{'yes' if r['psnr_tiled_vs_whole_db'] >= SEAM_FREE_DB else 'no'} |")
+    print_markdown(["model", "tile", "overlap", "tiled vs whole", f"seam-free (>= {SEAM_FREE_DB:.0f} dB)"],
+                   [[f"{r['model']} ({r['architecture']}, {r['precision']})", f"{r['tile_px']} px ({r['tiles']} tiles)",
+                     f"{r['pad_px']} px", f"{r['psnr_tiled_vs_whole_db']:.1f} dB",
+                     "yes" if r["psnr_tiled_vs_whole_db"] >= SEAM_FREE_DB else "no"] for r in rows])
 
 
 def main() -> int:
@@ -64,15 +63,12 @@ def main() -> int:
     parser.add_argument("--pads", default="4,8,12,16,24,32")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "seams.json")
     args = parser.parse_args()
-    from bench import write_figures
     models = tuple(args.model or ("realesr-animevideov3", "RealESRGAN_x4plus_anime_6B"))
     with tempfile.TemporaryDirectory() as tmp:
         rows = seam_section(Path(tmp) / "weights", models, args.side, args.tile,
                             tuple(int(p) for p in args.pads.split(",")))
     print_table(rows)
-    write_figures(args.out, {"seams": rows, "when": time.strftime("%Y-%m-%d %H:%M:%S")})
-    print(f"\nfigures written to {args.out}")
-    return 0
+    return finish(args.out, "seams", rows)
 
 
 if __name__ == "__main__":

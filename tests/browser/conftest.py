@@ -96,6 +96,20 @@ def upload(page, path: Path) -> None:
     page.locator("#image-upload input[type=file]").set_input_files(str(path))
 
 
+def upload_and_wait(page, path: Path) -> None:
+    """Upload an image to the Image tab and wait for its analysis."""
+    upload(page, path)
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+
+
+def download(page, link: str, target: Path) -> Path:
+    """Click the download link `link` and save what comes to `target`."""
+    with page.expect_download() as download_info:
+        page.locator(link).first.click()
+    download_info.value.save_as(target)
+    return target
+
+
 def set_number(page, element: str, value: float) -> None:
     box = page.locator(f"{element} input[type=number]")
     box.fill(str(value))

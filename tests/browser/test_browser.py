@@ -1,33 +1,28 @@
 """The web UI in a real Chromium (Debian's package) driven by Playwright, against the real app."""
 from PIL import Image
 
-from tests.browser.conftest import BROWSER_MARKS, set_number, shot, small_image, upload
+from tests.browser.conftest import BROWSER_MARKS, download, set_number, shot, small_image, upload, upload_and_wait
 
 pytestmark = BROWSER_MARKS
 
 
 def test_upload_accept_recommendations_enhance_and_download(page, tmp_path):
     source = small_image(tmp_path)
-    upload(page, source)
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, source)
     page.locator("#apply-recommendations").click()
     shot(page, "1-analysed")
     page.locator("#enhance").click()
     page.locator("#result-slider img").first.wait_for()
     page.locator("#status").get_by_text("Saved as").wait_for()
     shot(page, "2-enhanced")
-    with page.expect_download() as download_info:
-        page.locator("#result-file a").first.click()
-    saved = tmp_path / "downloaded"
-    download_info.value.save_as(saved)
+    saved = download(page, "#result-file a", tmp_path / "downloaded")
     width, height = Image.open(source).size
     assert Image.open(saved).size == (width * 4, height * 4)
     assert "Enhanced size" in page.locator("#metrics").inner_text()
 
 
 def test_compare_models_grid(page, tmp_path):
-    upload(page, small_image(tmp_path))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, small_image(tmp_path))
     page.locator("#compare").get_by_text("Compare models on a region").click()
     boxes = page.locator("#compare-models")
     if boxes.get_by_label("RealESRGAN_x4plus", exact=True).is_checked():
@@ -42,8 +37,7 @@ def test_compare_models_grid(page, tmp_path):
 def test_blend_two_models_and_the_double_pass_warning(page, tmp_path):
     source = small_image(tmp_path)
     width, height = Image.open(source).size
-    upload(page, source)
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, source)
     page.locator("#blend").get_by_text("Blend two models, double pass").click()
     set_number(page, "#image-outscale", 8)
     page.locator("#double-pass input").check()
@@ -94,5 +88,4 @@ def test_bad_upload_shows_a_clear_error_and_the_page_keeps_working(page, tmp_pat
     upload(page, fake)
     page.get_by_text("is not an image we can read").first.wait_for()
     shot(page, "bad-upload")
-    upload(page, small_image(tmp_path))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, small_image(tmp_path))

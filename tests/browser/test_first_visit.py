@@ -3,7 +3,7 @@
 downloads, as a fresh install with downloads off does."""
 from pathlib import Path
 
-from tests.browser.conftest import BROWSER_MARKS, set_number, shot, small_image, upload
+from tests.browser.conftest import BROWSER_MARKS, download, set_number, shot, small_image, upload, upload_and_wait
 
 pytestmark = BROWSER_MARKS
 
@@ -21,8 +21,7 @@ def test_1_a_face_preset_leaves_unavailable_faces_off_and_enhance_works(page, tm
     apply_preset(page, "Old photo with faces")
     page.wait_for_function("document.querySelector('#image-outscale input[type=number]').value === '2'")
     assert not page.locator("#face-enhance input").is_checked()
-    upload(page, small_image(tmp_path))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, small_image(tmp_path))
     page.locator("#model input").click()
     page.get_by_role("option").filter(has_text="realesr-animevideov3").first.click()
     page.locator("#enhance").click()
@@ -45,8 +44,7 @@ def choose(page, element: str, option: str) -> None:
 
 
 def test_2_the_last_used_settings_and_live_figures_come_back_on_every_page_load(page, tmp_path):
-    upload(page, tiny_image(tmp_path))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, tiny_image(tmp_path))
     choose(page, "#model", "RealESRGAN_x4plus_anime_6B")
     set_number(page, "#image-outscale", 2)
     page.locator("#enhance").click()
@@ -71,8 +69,7 @@ def error_toasts(page) -> list[str]:
 def test_3_guidance_says_downloads_are_off_instead_of_pointing_to_a_missing_download(page, tmp_path):
     face_info = page.locator("#face-enhance").inner_text()
     assert "downloads are off" in face_info and "System tab" not in face_info and "/" not in face_info
-    upload(page, tiny_image(tmp_path))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, tiny_image(tmp_path))
     choose(page, "#model", "RealESRNet_x4plus")  # its weights are not on this server
     page.locator("#enhance").click()
     message = page.locator("[data-testid='toast-body']").filter(has_text="RealESRNet_x4plus")
@@ -85,13 +82,17 @@ def test_3_guidance_says_downloads_are_off_instead_of_pointing_to_a_missing_down
     shot(page, "issue19-3-system-downloads-off")
 
 
-def test_4_cancel_is_a_neutral_state(page, tmp_path):
-    upload(page, tiny_image(tmp_path, side=256))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
-    choose(page, "#model", "RealESRGAN_x4plus  (")  # the slowest bundled model: 64 tiles take long
+def start_a_long_job(page, tmp_path) -> None:
+    """Enhance with the slowest bundled model in 32 px tiles (64 of them): long enough to watch."""
+    upload_and_wait(page, tiny_image(tmp_path, side=256))
+    choose(page, "#model", "RealESRGAN_x4plus  (")
     page.locator("#more-settings").get_by_text("More settings").click()
-    set_number(page, "#tile", 32)  # many tiles, so the job is still running when Cancel is pressed
+    set_number(page, "#tile", 32)
     page.locator("#enhance").click()
+
+
+def test_4_cancel_is_a_neutral_state(page, tmp_path):
+    start_a_long_job(page, tmp_path)
     page.get_by_text("tile", exact=False).filter(has_text="/").first.wait_for()  # the job has started
     page.locator("#cancel").click()
     page.locator("#status").get_by_text("Cancelled; nothing was written.").wait_for()
@@ -100,12 +101,7 @@ def test_4_cancel_is_a_neutral_state(page, tmp_path):
 
 
 def test_5_one_progress_bar_under_enhance_with_a_time_estimate(page, tmp_path):
-    upload(page, tiny_image(tmp_path, side=256))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
-    choose(page, "#model", "RealESRGAN_x4plus  (")  # the slowest bundled model: 64 tiles take long
-    page.locator("#more-settings").get_by_text("More settings").click()
-    set_number(page, "#tile", 32)
-    page.locator("#enhance").click()
+    start_a_long_job(page, tmp_path)
     page.locator("#status .progress-level-inner").filter(has_text="left").first.wait_for()  # an estimate
     bars = [b for b in page.locator(".progress-level-inner").all() if b.is_visible()]
     shot(page, "issue19-5-one-progress-bar")
@@ -115,8 +111,7 @@ def test_5_one_progress_bar_under_enhance_with_a_time_estimate(page, tmp_path):
 
 
 def test_8_enhance_above_the_fold_a_quiet_cancel_and_plain_words(page, tmp_path):
-    upload(page, small_image(tmp_path))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, small_image(tmp_path))
     box = page.locator("#enhance").bounding_box()
     assert box["y"] + box["height"] <= 1000  # visible without scrolling at 1400x1000
     assert "stop" not in page.locator("#cancel").get_attribute("class")  # idle Cancel is not a red button
@@ -137,8 +132,7 @@ def test_8_enhance_above_the_fold_a_quiet_cancel_and_plain_words(page, tmp_path)
 
 def test_12_phone_layout_keeps_enhance_near_and_every_tab_in_reach(phone_page, tmp_path):
     page = phone_page
-    upload(page, small_image(tmp_path))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, small_image(tmp_path))
     shot(page, "issue19-12-phone")
     assert page.locator("#enhance").bounding_box()["y"] < 1400
     for tab in ("Presets", "History", "System"):
@@ -175,8 +169,7 @@ def test_7_presets_read_as_a_table_and_delete_asks_first(page):
 
 def test_11_the_image_and_batch_tabs_name_their_results_alike(page, tmp_path):
     source = tiny_image(tmp_path)
-    upload(page, source)
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, source)
     choose(page, "#model", "realesr-animevideov3")
     page.locator("#enhance").click()
     page.locator("#status").get_by_text("Saved as").wait_for()
@@ -203,8 +196,7 @@ def test_readme_screenshots_desktop_and_phone(browser, app_url, tmp_path):
     for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         context, page = open_page(browser, app_url, viewport)
         try:
-            upload(page, small_image(tmp_path))
-            page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+            upload_and_wait(page, small_image(tmp_path))
             choose(page, "#model", "realesr-animevideov3")
             page.locator("#enhance").click()
             page.locator("#result-slider img").first.wait_for()
@@ -241,8 +233,7 @@ def test_10_errors_are_one_clear_sentence_without_overlaps_or_tracebacks(page, t
 
 
 def test_6_history_rows_are_clicked_and_show_a_thumbnail_and_a_download(page, tmp_path):
-    upload(page, tiny_image(tmp_path))
-    page.locator("#recommendation").get_by_text("Recommended:").wait_for()
+    upload_and_wait(page, tiny_image(tmp_path))
     choose(page, "#model", "realesr-animevideov3")
     page.locator("#enhance").click()
     page.locator("#status").get_by_text("Saved as").wait_for()
@@ -253,10 +244,7 @@ def test_6_history_rows_are_clicked_and_show_a_thumbnail_and_a_download(page, tm
     page.locator("#history-thumb img").first.wait_for()
     page.locator("#history-note").get_by_text("tiny_out.png").wait_for()
     assert int(page.locator("#history-job input").input_value()) >= 1
-    with page.expect_download() as download_info:
-        page.locator("#history-file a").first.click()
-    saved = tmp_path / "from-history.png"
-    download_info.value.save_as(saved)
+    saved = download(page, "#history-file a", tmp_path / "from-history.png")
     from PIL import Image
     width, height = Image.open(saved).size
     assert width == height and width > 40  # the enlarged square crop

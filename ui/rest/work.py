@@ -48,30 +48,26 @@ class RestContext:
     def history(self, owner: str | None):
         return self.services.history.for_owner(owner, within=self.services.config.OUTPUT_DIR)
 
-    def upscale_image(self, job: Job, path: Path, request: EnhanceRequest) -> tuple[Path, dict[str, Any]]:
+    def run_file_job(self, entry, kind: str, job: Job, path: Path, request: EnhanceRequest):
+        """`entry` (enhance_image_direct, enhance_video_direct) on the uploaded file at `path`, in a
+        new job folder of the job's owner, recorded in their history; the upload is removed after."""
         services, config = self.services, self.services.config
         try:
-            with job_folder(config.OUTPUT_DIR, job.owner, "image") as folder:
-                result = enhance_image_direct(path, request=request, model_manager=services.manager,
-                                              config=config.engine, output_dir=folder, output_name=path.stem,
-                                              on_progress=job.report, should_cancel=self.control(job),
-                                              history=self.history(job.owner))
+            with job_folder(config.OUTPUT_DIR, job.owner, kind) as folder:
+                return entry(path, request=request, model_manager=services.manager, config=config.engine,
+                             output_dir=folder, output_name=path.stem, on_progress=job.report,
+                             should_cancel=self.control(job), history=self.history(job.owner))
         finally:
             remove_upload(path)
+
+    def upscale_image(self, job: Job, path: Path, request: EnhanceRequest) -> tuple[Path, dict[str, Any]]:
+        result = self.run_file_job(enhance_image_direct, "image", job, path, request)
         height, width = result.image.shape[:2]
         return result.output_path, {"width": width, "height": height, "format": result.details["format"],
                                     "status": result.status, "metrics": result.metrics}
 
     def upscale_video(self, job: Job, path: Path, request: EnhanceRequest) -> tuple[Path, dict[str, Any]]:
-        services, config = self.services, self.services.config
-        try:
-            with job_folder(config.OUTPUT_DIR, job.owner, "video") as folder:
-                video = enhance_video_direct(path, request=request, model_manager=services.manager,
-                                             config=config.engine, output_dir=folder, output_name=path.stem,
-                                             on_progress=job.report, should_cancel=self.control(job),
-                                             history=self.history(job.owner))
-        finally:
-            remove_upload(path)
+        video = self.run_file_job(enhance_video_direct, "video", job, path, request)
         return video.output_path, {"width": video.width, "height": video.height, "frames": video.frames,
                                    "fps": float(video.fps), "status": video.status, "notes": list(video.notes)}
 
