@@ -56,7 +56,9 @@ def open_page(browser, url: str, viewport: dict):
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
-    page.get_by_text("Real-ESRGAN Ultimate").first.wait_for()
+    # the page-load events have answered (the remembered settings are in): a test acting before
+    # them would see its changes overwritten, on a busy machine only
+    page.locator("#enhance.settings-loaded").wait_for(state="attached")
     return context, page
 
 

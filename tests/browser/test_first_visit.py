@@ -93,7 +93,7 @@ def start_a_long_job(page, tmp_path) -> None:
 
 def test_4_cancel_is_a_neutral_state(page, tmp_path):
     start_a_long_job(page, tmp_path)
-    page.get_by_text("tile", exact=False).filter(has_text="/").first.wait_for()  # the job has started
+    page.locator("#status .progress-level-inner").filter(has_text="tile").first.wait_for()  # the job runs
     page.locator("#cancel").click()
     page.locator("#status").get_by_text("Cancelled; nothing was written.").wait_for()
     assert error_toasts(page) == []

@@ -391,8 +391,10 @@ def listen(services: Services, tab: ImageTab) -> None:
                                                 "denoise_strength")], api_name=False)
     fields["model"].change(lambda m: gr.update(visible=m == DENOISE_MODEL), fields["model"],
                            fields["denoise_strength"], api_name=False)
-    on_page_load(lambda: values_for(names, services.remembered(), services.manager.upscaler_names(), tab.face_ok),
-                 None, tab.controls.as_list())
+    def on_load():  # the remembered settings, then Enhance marked "settings-loaded" (what a script can wait for)
+        values = values_for(names, services.remembered(), services.manager.upscaler_names(), tab.face_ok)
+        return [*values, gr.update(elem_classes=["settings-loaded"])]
+    on_page_load(on_load, None, [*tab.controls.as_list(), tab.enhance_button])
     tab.enhance_button.click(
         named_handler("enhance_image", ["path", *(API_NAMES[n] for n in first), "token", "device_name", *later],
                       on_enhance),
