@@ -80,21 +80,29 @@ class Services:
         return JobControl(cancelled=token.is_set, client_gone=client_gone_check(request),
                           time_limit_s=self.config.JOB_TIME_LIMIT_S)
 
+    def run_owned(self, entry: Callable[..., Any], path: str | Path, job: EnhanceRequest, *, owner: str | None,
+                  kind: str, on_progress, should_cancel) -> Any:
+        """The engine's `entry` (enhance_image_direct, enhance_video_direct) on the file at `path`, in a
+        new job folder of `owner`'s, the result named after the input, recorded in their history: what
+        the UI and the REST API run alike."""
+        with job_folder(self.config.OUTPUT_DIR, owner, kind) as folder:
+            return entry(path, request=job, model_manager=self.manager, config=self.config.engine,
+                         output_dir=folder, output_name=sanitize_filename(Path(path).stem), on_progress=on_progress,
+                         should_cancel=should_cancel,
+                         history=self.history.for_owner(owner, within=self.config.OUTPUT_DIR))
+
     def run_file_job(self, entry: Callable[..., Any], path: str, make_request: Callable[[], EnhanceRequest], *,
                      kind: str, token: "CancelToken", request: gr.Request | None, progress: gr.Progress | None,
                      unit: str = "tiles") -> tuple[EnhanceRequest, Any]:
-        """(the request, the result, or None when the user pressed Cancel) of the engine's `entry` (enhance_image_direct,
-        enhance_video_direct) on the file at `path`: in a new job folder of the caller's, the result
-        named after the input, stopped by `token`, the client going away or the time limit, recorded
-        in the caller's history. Every failure, the request's included, ends in one sentence."""
+        """(the request, the result, or None when the user pressed Cancel) of `run_owned` for the
+        caller of this web request, stopped by `token`, the client going away or the time limit.
+        Every failure, the request's included, ends in one sentence."""
         token.reset()
         try:
             job = make_request()
-            with self.job_folder(request, kind) as folder:
-                result = entry(path, request=job, model_manager=self.manager, config=self.config.engine,
-                               output_dir=folder, output_name=sanitize_filename(Path(path).stem),
-                               on_progress=progress_adapter(progress, unit),
-                               should_cancel=self.job_control(token, request), history=self.history_of(request))
+            result = self.run_owned(entry, path, job, owner=self.owner(request), kind=kind,
+                                    on_progress=progress_adapter(progress, unit),
+                                    should_cancel=self.job_control(token, request))
         except Cancelled:
             if not token.is_set():  # the client went away or another stop: told as an error
                 raise user_error(Cancelled(CANCELLED_NOTE)) from None

@@ -25,7 +25,7 @@ from utils.errors import InvalidInput, OutputError
 from utils.files import OutputWriteError
 from utils.gpu import GPUDetector
 from utils.image_formats import auto_output_format
-from utils.images import OUTPUT_FORMATS, DecodedImage, pillow_to_array, read_image, save_image
+from utils.images import DecodedImage, pillow_to_array, read_image, save_image
 from utils.metrics import calculate_image_metrics
 from utils.validation import sanitize_filename, validate_pil_image
 
@@ -77,9 +77,7 @@ def choose_format(requested: str, decoded: DecodedImage, source: Path | None) ->
     requested = (requested or "auto").lower()
     if requested == "jpeg":
         requested = "jpg"
-    if requested != "auto":
-        if requested not in OUTPUT_FORMATS:
-            raise InvalidInput(f"Output format {requested!r} is not supported; use auto, png, jpg or webp.")
+    if requested != "auto":  # one of OUTPUT_FORMATS: the request checked it
         return requested
     return auto_output_format(decoded.format, has_alpha=decoded.has_alpha, bit_depth=decoded.bit_depth,
                               lossy_source=decoded.lossy)

@@ -11,7 +11,6 @@ from PIL import Image
 
 from engine.jobs.image import enhance_image_direct
 from engine.jobs.job_control import JobControl
-from engine.jobs.job_folders import job_folder
 from engine.jobs.video import enhance_video_direct
 from engine.request import EnhanceRequest
 from ui.rest.jobs import Job, JobQueue
@@ -45,18 +44,12 @@ class RestContext:
     def control(self, job: Job) -> JobControl:
         return JobControl(cancelled=job.cancelled, time_limit_s=self.services.config.JOB_TIME_LIMIT_S)
 
-    def history(self, owner: str | None):
-        return self.services.history.for_owner(owner, within=self.services.config.OUTPUT_DIR)
-
     def run_file_job(self, entry, kind: str, job: Job, path: Path, request: EnhanceRequest):
-        """`entry` (enhance_image_direct, enhance_video_direct) on the uploaded file at `path`, in a
-        new job folder of the job's owner, recorded in their history; the upload is removed after."""
-        services, config = self.services, self.services.config
+        """`Services.run_owned` on the uploaded file at `path` for the job's owner; the upload is
+        removed after."""
         try:
-            with job_folder(config.OUTPUT_DIR, job.owner, kind) as folder:
-                return entry(path, request=request, model_manager=services.manager, config=config.engine,
-                             output_dir=folder, output_name=path.stem, on_progress=job.report,
-                             should_cancel=self.control(job), history=self.history(job.owner))
+            return self.services.run_owned(entry, path, request, owner=job.owner, kind=kind, on_progress=job.report,
+                                           should_cancel=self.control(job))
         finally:
             remove_upload(path)
 
