@@ -5,6 +5,7 @@ import logging
 import os
 
 from config import AppConfig, load_or_report
+from ui.starting_page import StartingPage
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +85,16 @@ def serve(config: AppConfig | None = None, *, block: bool = True):
     setup_logging(config.LOG_FILE, config.LOG_LEVEL)
     for warning in exposure_warnings(config):
         log.warning("!" * 10 + " " + warning)
-    demo = create_app(config)
-    if config.WARM_UP:  # the default model loads while the page is served (engine/models/warm_up.py)
-        from engine.models.warm_up import start_warm_up
-        demo.warm_up = start_warm_up(demo.manager, config.DEFAULT_MODEL, fp32=config.FP32)
     log.info("starting on http://%s:%d", config.SERVER_NAME, config.SERVER_PORT)
-    demo.launch(prevent_thread_lock=not block, **launch_options(config, demo))
+    starting = StartingPage(config.SERVER_NAME, config.SERVER_PORT)  # answers while the imports run
+    starting.start()
+    try:
+        demo = create_app(config)
+        if config.WARM_UP:  # the default model loads while the page is served (engine/models/warm_up.py)
+            from engine.models.warm_up import start_warm_up
+            demo.warm_up = start_warm_up(demo.manager, config.DEFAULT_MODEL, fp32=config.FP32)
+        options = launch_options(config, demo)
+    finally:
+        starting.stop()
+    demo.launch(prevent_thread_lock=not block, **options)
     return demo if not block else 0
