@@ -28,6 +28,7 @@ from engine.analysis.content import (ANALYSIS_SIDE, ContentGuess, classify_rgb, 
 from engine.analysis.noise import NOISE_CROP, jpeg_blockiness, sample_crops, sample_windows  # noqa: F401
 from engine.models.registry import MODELS
 from engine.pixels.upscale import tile_for
+from utils.gpu import DeviceChoice, choose_device
 from utils.images import read_image, to_rgb8
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,9 @@ class IntelligentEnhancer:
         rgb = image if isinstance(image, np.ndarray) and image.ndim == 3 else as_rgb8(image)
         height, width = rgb.shape[:2]
         architecture = MODELS[model_name].architecture if model_name in MODELS else ""
-        return tile_for(architecture, self._device(), height, width, memory_reserve=self.memory_reserve)
+        choice = self._device_choice()
+        return tile_for(architecture, choice.device, height, width, memory_reserve=self.memory_reserve,
+                        precision=choice.precision)
 
     def get_intelligent_settings(self, image: Any) -> dict[str, Any]:
         started = time.perf_counter()
@@ -221,7 +224,10 @@ class IntelligentEnhancer:
     def _available(self, name: str) -> bool:
         return bool(self.model_manager and self.model_manager.is_available(name))
 
-    def _device(self) -> torch.device:
+    def _device_choice(self) -> DeviceChoice:
         if self.model_manager is None:
-            return torch.device("cpu")
-        return self.model_manager.device_for().device
+            return choose_device("cpu", None, False)
+        return self.model_manager.device_for()
+
+    def _device(self) -> torch.device:
+        return self._device_choice().device

@@ -358,7 +358,7 @@ def frames_per_batch(model, height: int, width: int, options: UpscaleOptions, ca
     if model.device.type == "cpu" or choose_tile(model, height, width, options) != 0:
         return 1
     free = free_memory_bytes(model.device, options.memory_reserve)
-    return max(1, min(cap, int(free // (height * width * bytes_per_input_pixel(model.architecture)))))
+    return max(1, min(cap, int(free // (height * width * bytes_per_input_pixel(model.architecture, model.precision)))))
 
 
 class FrameUpscaler:

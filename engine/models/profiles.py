@@ -16,22 +16,28 @@ class ArchitectureProfile:
     role: Role
     # Tile overlap (input pixels) for tiles that join without seams: tiled vs whole >= 45 dB with it.
     overlap_px: int = 32
-    # Peak working memory per input pixel (bytes), measured on CPU at fp32 for a 256x256 tile, with
-    # headroom; fp16/bf16 roughly halve the activations, the fp32 figure keeps us safe.
+    # Peak working memory per input pixel (bytes) of one forward, with headroom (about 1.9x for
+    # ESRGAN, 3x for Compact): fp32, and half precision (bf16 autocast on CPU, fp16 on CUDA), which
+    # halves the activations. Measured as the peak RSS growth of `run_batch` on CPU: x4plus 8,629
+    # B/px at fp32 (192 px) and 4,007-4,296 at bf16 (192-384 px); animevideov3 1,016 / 817.
     bytes_per_input_pixel: int = 20_000
+    bytes_per_input_pixel_half: int = 10_000
     # Extra arguments of the network's forward call (GFPGAN: BGR-free output, fixed noise).
     forward_kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 PROFILES: dict[str, ArchitectureProfile] = {p.id: p for p in (
-    ArchitectureProfile("ESRGAN", "upscaler", overlap_px=32, bytes_per_input_pixel=16_000),
-    ArchitectureProfile("Compact", "upscaler", overlap_px=16, bytes_per_input_pixel=3_000),
+    ArchitectureProfile("ESRGAN", "upscaler", overlap_px=32, bytes_per_input_pixel=16_000,
+                        bytes_per_input_pixel_half=8_000),
+    ArchitectureProfile("Compact", "upscaler", overlap_px=16, bytes_per_input_pixel=3_000,
+                        bytes_per_input_pixel_half=2_500),
     ArchitectureProfile("GFPGAN", "face",
                         forward_kwargs=MappingProxyType({"return_rgb": False, "randomize_noise": False})),
     ArchitectureProfile("RestoreFormer", "face"),
 )}
 # A custom model of an architecture we have not measured: the cautious figures.
-UNKNOWN = ArchitectureProfile("unknown", "upscaler", overlap_px=32, bytes_per_input_pixel=20_000)
+UNKNOWN = ArchitectureProfile("unknown", "upscaler", overlap_px=32, bytes_per_input_pixel=20_000,
+                              bytes_per_input_pixel_half=20_000)
 
 
 def profile_of(architecture_id: str | None) -> ArchitectureProfile:

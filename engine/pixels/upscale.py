@@ -32,7 +32,11 @@ ProgressFn = Callable[[int, int, str], None]
 MIN_OUTSCALE, MAX_OUTSCALE = 1.0, 8.0
 MIN_TILE_PX = 32
 MIN_EDGE_PX = 8
-CPU_MAX_TILE_PX = 512  # bounds RAM and keeps progress and cancellation responsive on CPU
+# Tiles repeat their overlap, so fewer, larger tiles cost less: x4plus runs about as many pixels per
+# second on a 1088 px tile as on a 576 px one (README, Performance), and a 2048 px picture in 2x2
+# tiles repeats 6% of its pixels where 4x4 repeated 19%. Memory bounds it further (`auto_tile_px`);
+# cancelling does not wait for the tile (the job's check runs inside the forward).
+CPU_MAX_TILE_PX = 1024
 
 
 @dataclass(frozen=True)
@@ -70,26 +74,27 @@ def default_pad_px(architecture: str) -> int:
     return profile_of(architecture).overlap_px
 
 
-def bytes_per_input_pixel(architecture: str) -> int:
-    return profile_of(architecture).bytes_per_input_pixel
+def bytes_per_input_pixel(architecture: str, precision: str = "fp32") -> int:
+    profile = profile_of(architecture)
+    return profile.bytes_per_input_pixel if precision == "fp32" else profile.bytes_per_input_pixel_half
 
 
 def tile_for(architecture: str, device: torch.device, height: int, width: int, *, pad_px: int | None = None,
-             memory_reserve: float = 0.1) -> int:
-    """The automatic tile size for a model of `architecture` on `device` (0: the whole image fits).
-    The one tile function: processing, video and the analyser's "optimal tile" all ask it, with the
-    architecture's own overlap unless `pad_px` says otherwise."""
+             memory_reserve: float = 0.1, precision: str = "fp32") -> int:
+    """The automatic tile size for a model of `architecture` on `device` at `precision` (0: the
+    whole image fits). The one tile function: processing, video and the analyser's "optimal tile"
+    all ask it, with the architecture's own overlap unless `pad_px` says otherwise."""
     cap = CPU_MAX_TILE_PX if device.type == "cpu" else 2048
     pad_px = default_pad_px(architecture) if pad_px is None else pad_px
-    return auto_tile_px(height, width, free_memory_bytes(device, memory_reserve), bytes_per_input_pixel(architecture),
-                        pad_px=pad_px, max_tile_px=cap)
+    return auto_tile_px(height, width, free_memory_bytes(device, memory_reserve),
+                        bytes_per_input_pixel(architecture, precision), pad_px=pad_px, max_tile_px=cap)
 
 
 def choose_tile(model: LoadedModel, height: int, width: int, options: UpscaleOptions) -> int:
     if options.tile_px is not None:
         return options.tile_px
     return tile_for(model.architecture, model.device, height, width, pad_px=options.pad_px,
-                    memory_reserve=options.memory_reserve)
+                    memory_reserve=options.memory_reserve, precision=model.precision)
 
 
 def upscale_batch(model: LoadedModel, frames: list[np.ndarray], options: UpscaleOptions) -> list[np.ndarray]:

@@ -74,11 +74,28 @@ def test_the_analysers_tile_is_the_one_processing_uses(monkeypatch, manager):
 
     monkeypatch.setattr(engine.pixels.upscale, "free_memory_bytes", lambda device, reserve: 3 * 2**30)  # fixed, not live
 
-    class Model:  # the two facts choose_tile reads
-        architecture, device = "ESRGAN", torch.device("cpu")
+    class Model:  # the facts choose_tile reads, at the precision the manager would load it with
+        architecture, device, precision = "ESRGAN", torch.device("cpu"), manager.device_for().precision
     analyser = IntelligentEnhancer(manager)
     for size in ((300, 451), (1200, 1800), (3000, 4000)):
         processing = choose_tile(Model(), *size, UpscaleOptions(pad_px=default_pad_px("ESRGAN"), memory_reserve=0.1))
         shown = analyser.calculate_optimal_tile(np.zeros((*size, 3), np.uint8), "RealESRGAN_x4plus")
         assert shown == processing
     assert choose_tile(Model(), 3000, 4000, UpscaleOptions(pad_px=16)) != processing  # the overlap matters
+
+
+def test_half_precision_tiles_are_larger_and_a_2048_picture_takes_four(monkeypatch):
+    """bf16/fp16 halve the activations, so the same memory holds a larger tile; with room for it, a
+    2048x2048 picture on the CPU runs as 2x2 tiles (6% of its pixels repeated, 19% with 4x4)."""
+    import engine.pixels.upscale
+    from engine.pixels.upscale import tile_for
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(engine.pixels.upscale, "free_memory_bytes", lambda device, reserve: 10 * 2**30)  # fixed
+    fp32 = tile_for("ESRGAN", cpu, 3000, 4000, precision="fp32")
+    half = tile_for("ESRGAN", cpu, 3000, 4000, precision="bf16")
+    assert 0 < fp32 < half
+    assert tile_for("ESRGAN", cpu, 2048, 2048, precision="bf16") == 1024
+    plan = plan_tiles(2048, 2048, 1024, 32)
+    assert plan.count == 4 and plan.input_pixels() / 2048**2 < plan_tiles(2048, 2048, 512, 32).input_pixels() / 2048**2
+    monkeypatch.setattr(engine.pixels.upscale, "free_memory_bytes", lambda device, reserve: 1 * 2**30)
+    assert 0 < tile_for("ESRGAN", cpu, 2048, 2048, precision="bf16") < 512  # a small machine: memory decides
