@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import warnings
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path

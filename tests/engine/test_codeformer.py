@@ -1,6 +1,6 @@
 """CodeFormer as a face restorer: registered with spandrel through spandrel-extra-arches, listed in
 the registry (download only, non-commercial licence), run on the real face path with its fidelity
-weight. The real weights are a 360 MB download, so a CodeFormer built by spandrel-extra-arches' own
+weight. The real weights are a large download, so a CodeFormer built by spandrel-extra-arches' own
 class with random weights (its smallest transformer; the VQ part has a fixed size) stands in, saved
 as a .pth into a temporary weights folder and detected by spandrel like the real file."""
 import dataclasses
