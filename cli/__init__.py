@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="model (default realesr-animevideov3, made for video)")
     video.add_argument("-s", "--outscale", type=float, help="final scale, 1 to 8 (default 2)")
     video.add_argument("--face-enhance", action="store_true", help="restore faces in every frame")
+    add_face_flags(video)
     video.add_argument("--codec", choices=("h264", "h265", "vp9", "av1"), help="default h264")
     video.add_argument("--crf", type=int, default=None, help="quality: lower is better (default per codec)")
     video.add_argument("--max-seconds", type=float, default=None,
@@ -106,7 +107,8 @@ def add_enhance_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-t", "--tile", type=int, help="tile size in pixels, 0 for automatic")
     parser.add_argument("--tile-pad", type=int, default=None, help="tile overlap in pixels (default per model)")
     parser.add_argument("--fp32", dest="precision", action="store_const", const="fp32", help="full precision (slower)")
-    parser.add_argument("--face-enhance", action="store_true", help="restore faces with GFPGAN")
+    parser.add_argument("--face-enhance", action="store_true", help="restore faces (GFPGANv1.4 unless --face-restorer)")
+    add_face_flags(parser)
     parser.add_argument("--alpha-upsampler", choices=("realesrgan", "bicubic"), help="default realesrgan")
     parser.add_argument("--ext", dest="output_format", choices=("auto", "png", "jpg", "webp"),
                         help="output format; auto keeps the input's (png for alpha or 16-bit)")
@@ -119,6 +121,16 @@ def add_enhance_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--double-pass", action="store_true",
                         help="run the model over its own output: the outscale applies twice (x4 -> x16)")
     add_device_flags(parser)
+
+
+def add_face_flags(parser: argparse.ArgumentParser) -> None:
+    from engine.models.registry import FACE_RESTORERS
+    parser.add_argument("--face-restorer", choices=FACE_RESTORERS, metavar="NAME",
+                        help=f"with --face-enhance: {', '.join(FACE_RESTORERS)} (default GFPGANv1.4; CodeFormer "
+                        "is for non-commercial use only, S-Lab licence)")
+    parser.add_argument("--face-fidelity", type=float, metavar="W",
+                        help="0 = fully restored (default) to 1 = closest to the original face; CodeFormer takes it "
+                        "as its weight w, the others mix the original face back in")
 
 
 def add_device_flags(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from PIL import Image
 from engine.pixels.blend import final_size, pixel_limit_message
 from engine.intelligent_enhancer import BLOCKY, LITTLE_NOISE_SIGMA, NOISY_SIGMA
 from engine.models.manager import ModelStatus
+from engine.models.registry import MODELS, is_non_commercial
 from engine.request import EnhanceRequest
 from utils.errors import UserError
 from utils.images import resize, to_pil_preview
@@ -24,6 +25,20 @@ STATUS_LABEL = {"bundled": "bundled", "downloaded": "downloaded", "custom": "cus
 def model_choices(rows: list[ModelStatus]) -> list[tuple[str, str]]:
     return [(f"{row.name}  ({STATUS_LABEL.get(row.status, row.status)})", row.name) for row in rows
             if row.kind == "upscaler"]
+
+
+def restorer_choices(rows: list[ModelStatus]) -> list[tuple[str, str]]:
+    """The face restorers as (label, name): a restorer whose weights are not here says how it comes
+    ("download", or "not on this server" with downloads off), and a non-commercial one says so."""
+    choices = []
+    for row in rows:
+        if row.kind != "face":
+            continue
+        notes = [] if row.available else ["download" if row.status == "downloadable" else "not on this server"]
+        if row.name in MODELS and is_non_commercial(MODELS[row.name]):
+            notes.append("non-commercial licence")
+        choices.append((f"{row.name} ({', '.join(notes)})" if notes else row.name, row.name))
+    return choices
 
 
 def models_table(rows: list[ModelStatus]) -> list[list[str]]:

@@ -1,5 +1,9 @@
-"""Face restoration with GFPGAN or RestoreFormer: detect on the input, align each face to the
-FFHQ template, restore it at 512x512, and paste it back onto the upscaled image."""
+"""Face restoration with GFPGAN, RestoreFormer or CodeFormer: detect on the input, align each face
+to the FFHQ template, restore it at 512x512, and paste it back onto the upscaled image.
+
+The fidelity (0..1: 0 the fully restored face, 1 closest to the input face) goes to the network
+where it has such an input (CodeFormer's `weight`, the architecture profile's `fidelity_argument`);
+for the others it blends the restored face with the input face's pixels."""
 from __future__ import annotations
 
 import logging
@@ -27,7 +31,7 @@ DEFAULT_RESTORER = "GFPGANv1.4"
 @dataclass(frozen=True)
 class FaceOptions:
     restorer: str = DEFAULT_RESTORER
-    fidelity: float = 0.0  # 0: the fully restored face .. 1: the original face
+    fidelity: float = 0.0  # 0: the fully restored face .. 1: the original face (CodeFormer: its weight w)
     only_center_face: bool = False
     max_faces: int = 20
     aligned: bool = False  # the input is one already aligned 512x512 face
@@ -67,11 +71,22 @@ def load_parser(model_manager: ModelManager, device: torch.device):
     return model_manager.cached(("face-parser", str(device), "fp32", None), build)
 
 
-def run_restorer(model: LoadedModel, face_rgb: np.ndarray) -> np.ndarray:
-    """512x512 uint8 RGB face -> restored 512x512 float32 RGB in 0..1."""
+def restore_face(model: LoadedModel, face_rgb: np.ndarray, fidelity: float) -> np.ndarray:
+    """512x512 uint8 RGB face -> restored 512x512 float32 RGB in 0..1, at `fidelity` (0..1): the
+    network's own fidelity input where it has one (CodeFormer's weight), else a pixel blend."""
+    if model.profile.fidelity_argument:
+        return run_restorer(model, face_rgb, fidelity)
+    return blend_fidelity(run_restorer(model, face_rgb), face_rgb, fidelity)
+
+
+def run_restorer(model: LoadedModel, face_rgb: np.ndarray, fidelity: float | None = None) -> np.ndarray:
+    """512x512 uint8 RGB face -> restored 512x512 float32 RGB in 0..1. `fidelity` (0..1) goes to
+    the network's fidelity argument (CodeFormer's `weight`); None leaves the network's default."""
     x = torch.from_numpy(np.ascontiguousarray(face_rgb).copy()).to(model.device).permute(2, 0, 1)[None].float().div_(255)
     x = (x - 0.5) / 0.5
     kwargs = dict(model.profile.forward_kwargs)
+    if fidelity is not None and model.profile.fidelity_argument:
+        kwargs[model.profile.fidelity_argument] = float(fidelity)
     try:
         with torch.inference_mode(), autocast_for(model):
             out = model.descriptor.model(x, **kwargs)[0]
@@ -121,7 +136,7 @@ def restore_faces(original: np.ndarray, upscaled: np.ndarray, *, model_manager: 
         except ValueError:
             log.info("skipping a face with degenerate landmarks at %s", face.box)
             continue
-        restored = blend_fidelity(run_restorer(model, crop), crop, options.fidelity)
+        restored = restore_face(model, crop, options.fidelity)
         mask = parse_mask(parser, restored, model.device) if parser is not None else square_mask()
         paste_face(out, restored, mask, matrix, scale)
     if faces:
@@ -130,6 +145,7 @@ def restore_faces(original: np.ndarray, upscaled: np.ndarray, *, model_manager: 
 
 
 def blend_fidelity(restored: np.ndarray, original_face: np.ndarray, fidelity: float) -> np.ndarray:
+    """GFPGAN / RestoreFormer: `fidelity` (0..1) of the input face's pixels over the restored face."""
     if fidelity <= 0:
         return restored
     return (1 - fidelity) * restored + fidelity * (original_face.astype(np.float32) / 255)
@@ -144,7 +160,7 @@ def restore_aligned_face(face: np.ndarray, *, model_manager: ModelManager, gpu_i
     rgb = to_rgb8(face)
     height, width = rgb.shape[:2]
     crop = resize(rgb, FACE_SIZE, FACE_SIZE)
-    restored = blend_fidelity(run_restorer(model, crop), crop, options.fidelity)
+    restored = restore_face(model, crop, options.fidelity)
     top = 65535 if face.dtype == np.uint16 else 255
     result = np.rint(resize(restored, width, height).clip(0, 1) * top).astype(face.dtype)
     return match_layout(result, face)

@@ -6,9 +6,11 @@ model at once load it once.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -244,9 +246,22 @@ class ModelManager:
         return any(row.name == model_name and row.available for row in self.list_models())
 
 
+@functools.cache
+def install_extra_architectures() -> None:
+    """Register spandrel-extra-arches' architectures (CodeFormer among them) with spandrel's main
+    registry, once per process (its documented `install()`). Done before the first detection rather
+    than at import: importing spandrel is a large share of a server's start (see above)."""
+    with warnings.catch_warnings():  # one of its networks uses torch.jit.script, deprecated in torch 2.14
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+        import spandrel_extra_arches
+    # a duplicate (another library installed them first) keeps the copy already there
+    spandrel_extra_arches.install(ignore_duplicates=True)
+
+
 def build_descriptor(state: dict, model_name: str) -> ImageModelDescriptor:
     """Detect the architecture with spandrel; refuse anything that is not image-to-image."""
     from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+    install_extra_architectures()
     try:
         descriptor = ModelLoader().load_from_state_dict(state)
     except UnsupportedModelError:

@@ -24,6 +24,10 @@ class ArchitectureProfile:
     bytes_per_input_pixel_half: int = 10_000
     # Extra arguments of the network's forward call (GFPGAN: BGR-free output, fixed noise).
     forward_kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # A face restorer's forward argument that takes the fidelity (0..1: 0 the fully restored face, 1
+    # closest to the input), e.g. CodeFormer's `weight`. None: the network has no such input, and the
+    # fidelity blends its restored face with the input face's pixels instead.
+    fidelity_argument: str | None = None
 
 
 PROFILES: dict[str, ArchitectureProfile] = {p.id: p for p in (
@@ -34,6 +38,8 @@ PROFILES: dict[str, ArchitectureProfile] = {p.id: p for p in (
     ArchitectureProfile("GFPGAN", "face",
                         forward_kwargs=MappingProxyType({"return_rgb": False, "randomize_noise": False})),
     ArchitectureProfile("RestoreFormer", "face"),
+    # CodeFormer's `weight` w: how much of the input face's own features the decoder mixes back in.
+    ArchitectureProfile("CodeFormer", "face", fidelity_argument="weight"),
 )}
 # A custom model of an architecture we have not measured: the cautious figures.
 UNKNOWN = ArchitectureProfile("unknown", "upscaler", overlap_px=32, bytes_per_input_pixel=20_000,

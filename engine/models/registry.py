@@ -9,6 +9,8 @@ ModelKind = Literal["upscaler", "face", "face-helper"]
 RE_RELEASES = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
 FACEXLIB_RELEASES = "https://github.com/xinntao/facexlib/releases/download"
+CODEFORMER_RELEASES = "https://github.com/sczhou/CodeFormer/releases/download"
+NON_COMMERCIAL = "S-Lab License 1.0 (non-commercial use only)"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,11 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("RestoreFormer", "face", "RestoreFormer", 1, "RestoreFormer.pth",
               f"{GFPGAN_RELEASES}/v1.3.4/RestoreFormer.pth", None, None,
               "Apache-2.0", "Face restoration with a transformer prior", "face"),
+    # Never bundled: downloadable only. spandrel knows it through spandrel-extra-arches.
+    ModelSpec("CodeFormer", "face", "CodeFormer", 1, "codeformer.pth",
+              f"{CODEFORMER_RELEASES}/v0.1.0/codeformer.pth", None, None,
+              NON_COMMERCIAL, "Face restoration with an adjustable fidelity weight; non-commercial use only",
+              "face"),
     ModelSpec("detection_Resnet50_Final", "face-helper", "RetinaFace", 1, "detection_Resnet50_Final.pth",
               f"{FACEXLIB_RELEASES}/v0.1.0/detection_Resnet50_Final.pth",
               "6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d", 109_497_761,
@@ -94,3 +101,8 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in MODEL_SPECS}
 FACE_RESTORERS: tuple[str, ...] = tuple(s.name for s in MODEL_SPECS if s.kind == "face")
 CUSTOM_PREFIX = "custom/"
+
+
+def is_non_commercial(spec: ModelSpec) -> bool:
+    """The model's code or weights forbid commercial use (CodeFormer's S-Lab licence)."""
+    return "non-commercial" in spec.license

@@ -108,7 +108,7 @@ def test_centre_face_and_maximum(face_manager):
 
 def test_bad_options_are_refused(face_manager):
     with pytest.raises(InvalidInput, match="restorer"):
-        FaceOptions(restorer="CodeFormer").checked()
+        FaceOptions(restorer="GFPGANv9").checked()
     with pytest.raises(InvalidInput, match="fidelity"):
         FaceOptions(fidelity=2).checked()
 

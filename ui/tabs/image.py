@@ -19,7 +19,7 @@ from engine.jobs.image import enhance_image_direct
 from engine.models.registry import FACE_RESTORERS
 from engine.request import EnhanceRequest, parse_size
 from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, recommendation_markdown,
-                           result_size_markdown, slider_pair)
+                           restorer_choices, result_size_markdown, slider_pair)
 from ui.services import (CANCELLED_NOTE, CancelToken, Services, device_dropdown, device_of, named_handler,
                          user_error)
 from ui.widgets import on_page_load
@@ -39,6 +39,10 @@ ALPHA_CHOICES = [("With the model", "realesrgan"), ("Smooth (bicubic)", "bicubic
 PRECISION_CHOICES = [("Automatic (fastest)", "auto"), ("Exact (fp32)", "fp32")]
 SIZE_MODES = [("Enlarge by", "scale"), ("Width", "width"), ("Height", "height"), ("Fit within", "fit")]
 NO_SECOND_MODEL = "none"
+RESTORER_INFO = "CodeFormer may be used for non-commercial purposes only (its S-Lab licence)"
+FIDELITY_INFO = ("0 = fully restored, 1 = closest to the original face. GFPGAN and RestoreFormer mix the "
+                 "original face back in; CodeFormer takes it as its fidelity weight w (higher keeps more of "
+                 "the person's own features)")
 log = logging.getLogger(__name__)
 
 
@@ -104,7 +108,7 @@ def fill_image_tab(values: list, note: str) -> list:
 def face_status(services: Services) -> tuple[bool, str]:
     if not services.config.ENABLE_FACE_ENHANCEMENT:
         return False, "Face enhancement is disabled on this server."
-    if any(services.manager.is_available(name) for name in ("GFPGANv1.4", "RestoreFormer", "GFPGANv1.3")):
+    if any(services.manager.is_available(name) for name in FACE_RESTORERS):
         return True, "Restores faces after upscaling."
     if services.config.ALLOW_DOWNLOADS:
         return False, ("Unavailable until a face restorer is downloaded: choose GFPGANv1.4 (333 MB) in the "
@@ -289,11 +293,13 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
             status = gr.Markdown(elem_id="status")
             with gr.Accordion("More settings", open=False, elem_id="more-settings"):
                 with gr.Row():
-                    w["face_restorer"] = gr.Dropdown(list(FACE_RESTORERS), value=defaults.face_restorer,
-                                                     label="Face restorer", interactive=face_ok)
+                    w["face_restorer"] = gr.Dropdown(restorer_choices(services.manager.list_models(("face",))),
+                                                     value=defaults.face_restorer, label="Face restorer",
+                                                     interactive=face_ok, elem_id="face-restorer",
+                                                     info=RESTORER_INFO)
                     w["face_fidelity"] = gr.Slider(0, 1, value=defaults.face_fidelity, step=0.05,
                                                    label="Keep the original face", interactive=face_ok,
-                                                   info="fidelity weight: 0 = fully restored, 1 = unchanged")
+                                                   elem_id="face-fidelity", info=FIDELITY_INFO)
                 with gr.Row():
                     w["output_format"] = gr.Dropdown(list(FORMATS), value=defaults.output_format, label="File type",
                                                      info="auto keeps the input's type")
