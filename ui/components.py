@@ -5,6 +5,7 @@ import gradio as gr
 
 from ui.services import Services
 from ui.tabs import batch, history, image, presets, system, train, video
+from ui.widgets import ModelLists
 
 CSS = """
 #recommendation { padding: 0.5rem 0.75rem; }
@@ -17,18 +18,19 @@ footer { display: none !important; }
 
 def build_interface(services: Services) -> gr.Blocks:
     defaults = services.remembered()  # and again on every page load (image.listen)
+    model_lists = ModelLists()  # refreshed together by the System tab
     with gr.Blocks(title="Real-ESRGAN Ultimate", delete_cache=(3600, 24 * 3600)) as demo:
         gr.Markdown("# Real-ESRGAN Ultimate\nSharper, larger images with Real-ESRGAN; faces restored with "
                     "GFPGAN. Everything runs on this machine.")
         with gr.Tabs(overflow_behavior="wrap") as tabs:  # on a phone every tab stays in sight
             with gr.Tab("Image", id="image"):
-                controls, _ = image.build(services, defaults)
+                controls, _ = image.build(services, defaults, model_lists)
             if services.config.ENABLE_VIDEO_PROCESSING:
                 with gr.Tab("Video", id="video"):
-                    video.build(services)
+                    video.build(services, model_lists)
             if services.config.ENABLE_BATCH_PROCESSING:
                 with gr.Tab("Batch", id="batch"):
-                    batch.build(services)
+                    batch.build(services, model_lists)
             with gr.Tab("Train", id="train"):
                 train.build(services, [controls.by_field["model"]])
             with gr.Tab("Presets", id="presets"):
@@ -36,5 +38,5 @@ def build_interface(services: Services) -> gr.Blocks:
             with gr.Tab("History", id="history"):
                 history.build(services, controls, tabs)
             with gr.Tab("System", id="system"):
-                system.build(services)
+                system.build(services, model_lists)
     return demo

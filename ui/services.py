@@ -156,14 +156,39 @@ def user_error(error: BaseException, *, downloads: bool = True) -> gr.Error:
     web's way: the System tab when it can download (`downloads`), else the administrator; never
     server paths or settings."""
     if isinstance(error, WeightsMissing) and error.model:
-        if downloads:
-            message = (f"{error.model} is not on this server yet; download it in the System tab, then try again.")
-        else:
-            message = (f"{error.model} is not on this server and downloads are off; choose another model, or ask "
-                       f"the administrator to put {error.filename} in the weights folder.")
+        message = missing_weights_sentence(error.model, error.filename, downloads)
     else:
         message = describe_error(error)
     return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
+def missing_weights_sentence(model: str, filename: str | None, downloads: bool) -> str:
+    """What a web user reads about a model whose weights are not here: the System tab when this server
+    can download (`downloads`), else the administrator; never server paths or settings."""
+    if downloads:
+        return f"{model} is not on this server yet; download it in the System tab, then try again."
+    return (f"{model} is not on this server and downloads are off; choose another model, or ask the "
+            f"administrator to put {filename or 'its weights file'} in the weights folder.")
+
+
+def model_note(services: Services, name: str | None) -> str:
+    """The note beside a model list for the chosen model: "" when its weights are here (or it is
+    not a registry model), else the sentence that says what to do."""
+    manager = services.manager
+    if not name or name not in manager.models or manager.is_available(name):
+        return ""
+    sentence = missing_weights_sentence(name, manager.models[name].filename, services.config.ALLOW_DOWNLOADS)
+    return f"⚠️ {html.escape(sentence, quote=False)}"
+
+
+def require_weights(services: Services, name: str | None) -> None:
+    """Refuse, in one sentence, a registry model whose weights are not here (before a job that would
+    otherwise fail item by item)."""
+    manager = services.manager
+    if name and name in manager.models and not manager.is_available(name):
+        spec = manager.models[name]
+        raise user_error(WeightsMissing(name, model=name, filename=spec.filename),
+                         downloads=services.config.ALLOW_DOWNLOADS)
 
 
 def progress_adapter(progress: gr.Progress | None, unit: str = "tiles"):

@@ -2,20 +2,67 @@
 the run and cancel buttons, and the cancel event."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
+from engine.models.manager import ModelStatus
 from ui.formatting import model_choices
-from ui.services import CancelToken, Services, device_dropdown
+from ui.services import CancelToken, Services, device_dropdown, model_note
+
+
+class ModelLists:
+    """Every model list on the page (the Image, Batch, Video and Compare ones), so that they are
+    refreshed together: on each page load and after a download in the System tab."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[gr.components.Component, Callable[[list[ModelStatus]], list]]] = []
+        self.notes: list[tuple[gr.components.Component, gr.Markdown]] = []
+
+    def add(self, component, choices_of: Callable[[list[ModelStatus]], list] = model_choices,
+            note: gr.Markdown | None = None):
+        """Register `component`; `choices_of` turns the upscalers' statuses into its choices; `note`
+        (from `model_note_box`) says what to do about the chosen model."""
+        self.entries.append((component, choices_of))
+        if note is not None:
+            self.notes.append((component, note))
+        return component
+
+    def inputs(self) -> list:
+        """The lists whose notes follow them (their values go in)."""
+        return [component for component, _ in self.notes]
+
+    def outputs(self) -> list:
+        return [component for component, _ in self.entries] + [note for _, note in self.notes]
+
+    def updates(self, services: Services, *chosen) -> list:
+        """The choices of each list as the weights folder is now (the values stay as they are), then
+        each note for the model `chosen` in its list (in `inputs` order)."""
+        rows = services.manager.list_models(("upscaler",))
+        return ([gr.update(choices=choices_of(rows)) for _, choices_of in self.entries]
+                + [model_note(services, name) for name in chosen])
+
+
+def model_note_box(services: Services, dropdown: gr.Dropdown, elem_id: str) -> gr.Markdown:
+    """A note under `dropdown` that says, in one sentence, what to do when the chosen model's weights
+    are not on this server (empty otherwise)."""
+    note = gr.Markdown(model_note(services, dropdown.value), elem_id=elem_id)
+    dropdown.change(lambda name: model_note(services, name), dropdown, note, api_name=False, queue=False,
+                    show_progress="hidden")
+    return note
 
 
 def model_outscale_device(services: Services, model: str, outscale: float, device_elem_id: str):
-    """(model dropdown, outscale slider, device dropdown) starting at `model` and `outscale`; their
-    element ids start like the device's (`batch-device`: `batch-model`, `batch-outscale`)."""
+    """(model dropdown, outscale slider, device dropdown, the model's note) starting at `model` and
+    `outscale`; their element ids start like the device's (`batch-device`: `batch-model`,
+    `batch-outscale`, `batch-model-note`)."""
     prefix = device_elem_id.rsplit("-", 1)[0]
-    return (gr.Dropdown(model_choices(services.manager.list_models(("upscaler",))), value=model, label="Model",
-                        elem_id=f"{prefix}-model"),
+    dropdown = gr.Dropdown(model_choices(services.manager.list_models(("upscaler",))), value=model, label="Model",
+                           elem_id=f"{prefix}-model")
+    note = model_note_box(services, dropdown, f"{prefix}-model-note")
+    return (dropdown,
             gr.Slider(1, 8, value=outscale, step=0.5, label="Outscale", elem_id=f"{prefix}-outscale"),
-            device_dropdown(services, device_elem_id))
+            device_dropdown(services, device_elem_id), note)
 
 
 def on_page_load(fn, inputs, outputs) -> None:

@@ -275,6 +275,30 @@ def test_system_download_refuses_no_choice_and_an_unknown_model(services):
     assert note == f"Downloaded and verified **{MODEL}**." and MODEL not in snapshot[2]
 
 
+# -- Models without weights ---------------------------------------------------------------------------
+
+def test_every_model_list_marks_a_model_without_weights_and_choosing_it_says_what_to_do(services, tmp_path,
+                                                                                        chelsea):
+    from ui.formatting import model_choices
+    from ui.services import model_note
+    labels = dict((name, label) for label, name in model_choices(services.manager.list_models(("upscaler",))))
+    assert labels[NOT_HERE] == f"{NOT_HERE}  (not downloaded)" and labels[MODEL] == f"{MODEL}  (bundled)"
+    assert model_note(services, MODEL) == "" and model_note(services, "custom/mine") == ""
+    note = model_note(services, NOT_HERE)  # downloads are off in the test config
+    assert note == (f"⚠️ {NOT_HERE} is not on this server and downloads are off; choose another model, or ask "
+                    f"the administrator to put {NOT_HERE}.pth in the weights folder.")
+    assert str(services.config.WEIGHTS_DIR) not in note and "/" not in note
+    downloading = dataclasses.replace(services, config=dataclasses.replace(services.config, ALLOW_DOWNLOADS=True))
+    assert model_note(downloading, NOT_HERE) == (f"⚠️ {NOT_HERE} is not on this server yet; download it in the "
+                                                 "System tab, then try again.")
+    picture = small_image(tmp_path / "in" / "pic.png", chelsea)
+    with pytest.raises(gr.Error) as raised:  # one sentence before any image, not one long error per image
+        run_batch(services, [str(picture)], model_name=NOT_HERE)
+    text = message_of(raised)
+    assert text.startswith(f"{NOT_HERE} is not on this server and downloads are off") and "/" not in text
+    assert written(services) == [] and services.history.jobs(kind="batch-item") == []
+
+
 # -- Compare and Image ---------------------------------------------------------------------------------
 
 def test_compare_region_is_the_centre_unless_placed():
@@ -291,7 +315,8 @@ def test_compare_runs_the_models_here_and_names_the_others(services, tmp_path, c
     picture = small_image(tmp_path / "pic.png", chelsea, width=24, height=20)
     grid, timings, ran = compare.compare(services, str(picture), [MODEL, NOT_HERE], 4, 2, 16)
     assert ran == [MODEL] and isinstance(grid, Image.Image) and grid.width >= 2 * 16 * 4
-    assert f"| {NOT_HERE} | not available: " in timings and f"| {MODEL} | " in timings
+    assert f"| {NOT_HERE} | not available: {NOT_HERE} is not on this server" in timings and f"| {MODEL} | " in timings
+    assert str(services.config.WEIGHTS_DIR) not in timings and "http" not in timings
 
 
 def test_image_enhance_refuses_no_upload_and_a_bad_value_without_writing_anything(services, tmp_path, chelsea):

@@ -22,7 +22,7 @@ from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, rec
                            result_size_markdown, slider_pair)
 from ui.services import (CANCELLED_NOTE, CancelToken, Services, device_dropdown, device_of, named_handler,
                          user_error)
-from ui.widgets import on_page_load
+from ui.widgets import ModelLists, model_note_box, on_page_load
 from utils.errors import UserError
 from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
 
@@ -245,7 +245,7 @@ class ImageTab:
     size_height: Any = None
 
 
-def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
+def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists | None = None) -> ImageTab:
     face_ok, face_info = face_status(services)
     controls = ImageControls(face_ok=face_ok)
     add = controls.add
@@ -269,6 +269,7 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
         with gr.Column(scale=4):
             w["model"] = gr.Dropdown(choices, value=defaults.model, label="Model", elem_id="model",
                                      info="Photos: RealESRGAN_x4plus; drawings and anime: the anime models")
+            model_note = model_note_box(services, w["model"], "model-note")
             size_mode, size_width, size_height = size_widgets(defaults.size)
             w["outscale"] = gr.Slider(1, 8, value=defaults.outscale, step=0.5, label="Enlarge by (times)",
                                       elem_id="image-outscale", visible=size_mode.value == "scale",
@@ -324,13 +325,16 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
                                                "applies twice, x4 gives x16; slow)")
     for name, widget in w.items():  # the /enhance_image API's order comes from API_NAMES, not from here
         add(name, widget)
+    if model_lists is not None:
+        model_lists.add(w["model"], note=model_note)
+        model_lists.add(w["blend_model"], lambda rows: [("None", NO_SECOND_MODEL), *model_choices(rows)])
     slider = gr.ImageSlider(label="Before / after", type="pil", format="png", interactive=False,
                             elem_id="result-slider", max_height=720)
     with gr.Row():
         download = gr.File(label="Full-resolution result", interactive=False, elem_id="result-file")
         metrics = gr.Dataframe(headers=["Metric", "Value"], label="Details", interactive=False, elem_id="metrics")
     from ui.tabs import compare
-    compare.build(services, upload, controls.by_field["model"])
+    compare.build(services, upload, controls.by_field["model"], model_lists)
     return ImageTab(controls, upload, paste, preview, recommendation, apply_button, analysis_json, input_size,
                     cancel_token, device, size_note, enhance_button, cancel_button, status, slider, download, metrics,
                     face_ok, size_mode, size_width, size_height)
@@ -405,7 +409,8 @@ def listen(services: Services, tab: ImageTab) -> None:
     tab.cancel_button.click(on_cancel, tab.cancel_token, None, queue=False, api_name=False)
 
 
-def build(services: Services, defaults: EnhanceRequest) -> tuple[ImageControls, Any]:
-    tab = render(services, defaults)
+def build(services: Services, defaults: EnhanceRequest,
+          model_lists: ModelLists | None = None) -> tuple[ImageControls, Any]:
+    tab = render(services, defaults, model_lists)
     listen(services, tab)
     return tab.controls, tab.upload
