@@ -24,7 +24,7 @@ def build_interface(services: Services) -> gr.Blocks:
                     "GFPGAN. Everything runs on this machine.")
         with gr.Tabs(overflow_behavior="wrap") as tabs:  # on a phone every tab stays in sight
             with gr.Tab("Image", id="image"):
-                controls, _ = image.build(services, defaults, model_lists)
+                controls, upload = image.build(services, defaults, model_lists)
             if services.config.ENABLE_VIDEO_PROCESSING:
                 with gr.Tab("Video", id="video"):
                     video.build(services, model_lists)
@@ -36,7 +36,7 @@ def build_interface(services: Services) -> gr.Blocks:
             with gr.Tab("Presets", id="presets"):
                 presets.build(services, controls, tabs)
             with gr.Tab("History", id="history"):
-                history.build(services, controls, tabs)
+                history.build(services, controls, tabs, upload)
             with gr.Tab("System", id="system"):
                 system.build(services, model_lists)
     return demo

@@ -16,7 +16,7 @@ from config import AppConfig
 from engine.intelligent_enhancer import IntelligentEnhancer
 from engine.jobs.history import History, OwnedHistory
 from engine.jobs.job_control import JobControl
-from engine.jobs.job_folders import job_folder
+from engine.jobs.job_folders import job_folder, keep_input, owner_folder
 from engine.models.manager import ModelManager
 from engine.request import EnhanceRequest
 from engine.jobs.image import image_defaults
@@ -71,6 +71,10 @@ class Services:
         """The caller's history; resume may reuse only results that this server serves."""
         return self.history.for_owner(self.owner(request), within=self.config.OUTPUT_DIR)
 
+    def owner_root(self, request: gr.Request | None) -> Path:
+        """The folder holding every job of the caller's (results and kept inputs)."""
+        return self.config.OUTPUT_DIR / owner_folder(self.owner(request))
+
     def job_folder(self, request: gr.Request | None, kind: str) -> ContextManager[Path]:
         """`with services.job_folder(request, "image") as folder:` a new folder for this job's results."""
         return job_folder(self.config.OUTPUT_DIR, self.owner(request), kind)
@@ -109,6 +113,11 @@ class Services:
             return job, None  # the user's own choice: a neutral state, not an error
         except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error, downloads=self.config.ALLOW_DOWNLOADS) from None
+        if kind == "image" and getattr(result, "output_path", None):
+            try:  # the input beside its result, for History's "Run again"; failing that must not fail the job
+                keep_input(path, Path(result.output_path).parent)
+            except (OSError, UserError) as error:
+                log.warning("could not keep the input of %s: %s", Path(path).name, error)
         return job, result
 
 

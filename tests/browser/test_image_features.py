@@ -82,3 +82,38 @@ def test_a_model_without_weights_is_marked_everywhere_explained_in_one_sentence_
     page.get_by_role("tab", name="Batch").click()
     assert f"{MISSING} (downloaded)" in options_of(page, "#batch-model")
     shot(page, "issue19-10-after-download")
+
+
+def set_number(page, element: str, value: float) -> None:
+    box = page.locator(f"{element} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_run_again_brings_the_jobs_image_and_settings_back_into_the_image_tab(page, tmp_path):
+    source = tiny_image(tmp_path / "again.png", side=24)
+    upload_and_wait(page, source)
+    choose(page, "#model", "realesr-animevideov3")
+    set_number(page, "#image-outscale", 2)
+    page.locator("#enhance").click()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    # the user moves on: another model and size, the upload cleared
+    choose(page, "#model", "RealESRGAN_x4plus_anime_6B")
+    set_number(page, "#image-outscale", 3)
+    page.locator("#image-upload button[aria-label='Clear']").first.click()
+    page.get_by_role("tab", name="History").click()
+    cell = page.locator("#history-table [data-testid^='cell-']").filter(has_text="again_out.png").first
+    cell.wait_for()
+    cell.click()
+    page.locator("#history-note").get_by_text("again_out.png").wait_for()
+    page.locator("#history-again").click()
+    page.locator("#status").get_by_text("image (again.png) and settings are in the Image tab").wait_for()
+    page.wait_for_function("document.querySelector('#image-upload').innerText.replace(/\\s/g, '').includes('again.png')")
+    page.locator("#recommendation").get_by_text("Recommended:").wait_for()  # analysed like an upload
+    page.wait_for_function("document.querySelector('#input-preview img')?.naturalWidth === 24")
+    assert "realesr-animevideov3" in page.locator("#model input").input_value()
+    assert page.locator("#image-outscale input[type=number]").input_value() == "2"
+    shot(page, "issue19-6-run-again")
+    page.locator("#enhance").click()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    assert page.locator("#status code").first.inner_text() == "again_out.png"

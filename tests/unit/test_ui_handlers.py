@@ -220,11 +220,11 @@ def record(services, status="ok", kind="image", model=MODEL, **settings):
 def test_run_again_turns_a_recorded_job_into_the_image_tabs_values(services):
     available = services.manager.upscaler_names()
     job_id = record(services, outscale=2, quality=70, blend_model="", double_pass=True, retired_option=True)
-    values, note = history.run_again(services.history_of(None), available, IMAGE_FIELDS, str(job_id))
+    values, note, source = history.run_again(services.history_of(None), available, IMAGE_FIELDS, str(job_id))
     again = dict(zip(IMAGE_FIELDS, values))
     assert (again["model"], again["outscale"], again["quality"], again["double_pass"], again["blend_model"]) == (
         MODEL, 2.0, 70, True, image.NO_SECOND_MODEL)
-    assert note.startswith(f"Job #{job_id}'s settings are in the Image tab")
+    assert note.startswith(f"Job #{job_id}'s settings are in the Image tab") and source is None
     filled = image.fill_image_tab(values, note)
     assert filled[:len(values)] == values and filled[-1] == note and isinstance(filled[-2], gr.Tabs)
 
@@ -241,6 +241,36 @@ def test_run_again_refuses_an_unknown_job_and_a_model_no_longer_there(services):
     with pytest.raises(gr.Error) as raised:
         history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, gone)
     assert message_of(raised) == f"Job #{gone} used custom/removed, which is no longer available."
+
+
+def test_run_again_brings_back_the_input_kept_in_the_owners_job_folder_and_says_when_it_is_gone(
+        services, tmp_path, chelsea):
+    picture = small_image(tmp_path / "upload" / "holiday.png", chelsea, width=20, height=14)
+    values = image.values_for(IMAGE_FIELDS, EnhanceRequest(model=MODEL, outscale=2), services.manager.upscaler_names())
+    image.enhance(services, IMAGE_FIELDS, str(picture), values, CancelToken(), None, None, None)
+    job = services.history.jobs(kind="image")[0]
+    mine, root = services.history_of(None), services.owner_root(None)
+    again, note, source = history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id,
+                                            owner_root=root)
+    assert dict(zip(IMAGE_FIELDS, again))["outscale"] == 2.0
+    assert note == f"Job #{job.id}'s image (holiday.png) and settings are in the Image tab; press Enhance."
+    assert Path(source).read_bytes() == picture.read_bytes() and Path(source).name == "holiday.png"
+    assert Path(source).parent.parent == Path(job.output_path).parent  # beside its result, in the job's folder
+    picture.unlink()  # the upload is cleaned up: the kept copy is what comes back
+    assert history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id, owner_root=root)[2] == source
+    # another user's folder is never read, even for a job recorded with a path there
+    assert history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id,
+                             owner_root=services.config.OUTPUT_DIR / "user-bob-0123456789")[2] is None
+    from engine.jobs.job_folders import keep_input
+    disguised = tmp_path / "upload" / "page.html"  # a real PNG with a name that would be served as a page
+    disguised.write_bytes(Path(source).read_bytes())
+    assert keep_input(disguised, tmp_path / "job") is None and not (tmp_path / "job").exists()
+    Path(source).unlink()  # cleaned up: the settings only, and the note says so in one sentence
+    again, note, source = history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id,
+                                            owner_root=root)
+    assert source is None and dict(zip(IMAGE_FIELDS, again))["outscale"] == 2.0
+    assert note == (f"Job #{job.id}'s settings are in the Image tab, but its image holiday.png is no longer on the "
+                    "server; upload it (or another image) and Enhance.")
 
 
 def test_history_rows_follow_the_filters(services):

@@ -48,6 +48,7 @@ class ImageControls:
     or a history job fills them; Enhance reads them)."""
     by_field: dict[str, Any] = field(default_factory=dict)
     face_ok: bool = True  # False: the face checkbox is disabled, so nothing may tick it
+    status: Any = None  # the status line under Enhance, where a job run again from History is told
 
 
     def add(self, name: str, component):
@@ -325,6 +326,7 @@ def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists
                                                "applies twice, x4 gives x16; slow)")
     for name, widget in w.items():  # the /enhance_image API's order comes from API_NAMES, not from here
         add(name, widget)
+    controls.status = status
     if model_lists is not None:
         model_lists.add(w["model"], note=model_note)
         model_lists.add(w["blend_model"], lambda rows: [("None", NO_SECOND_MODEL), *model_choices(rows)])
