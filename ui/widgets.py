@@ -84,3 +84,31 @@ def listen_cancel(button: gr.Button, token: gr.State) -> None:
     def on_cancel(cancel_token: CancelToken) -> None:
         cancel_token.cancel()
     button.click(on_cancel, token, None, queue=False, api_name=False)
+
+
+# Gradio's ImageSlider zooms both sides together on the mouse wheel (1.05x a notch, up to 15x) and
+# pans by dragging, but shows no control for it: these buttons drive that same zoom (wheel events at
+# the picture's centre), so the two sides stay aligned exactly as Gradio keeps them.
+ZOOM_NOTCHES = 15  # 1.05 ** 15 = 2.08: one press about doubles the magnification
+ZOOM_JS = """(notches) => {
+  const image = document.querySelector('#%s img');
+  if (!image) return;
+  const box = image.getBoundingClientRect();
+  const x = box.left + box.width / 2, y = box.top + box.height / 2;
+  for (let i = 0; i < Math.abs(notches); i++) {
+    image.dispatchEvent(new WheelEvent('wheel', {deltaY: notches > 0 ? -100 : 100, clientX: x, clientY: y,
+                                                 bubbles: true, cancelable: true}));
+  }
+}"""
+
+
+def slider_zoom(slider_elem_id: str) -> None:
+    """A hint and zoom in / out / fit buttons under the ImageSlider `slider_elem_id`."""
+    with gr.Row(elem_id=f"{slider_elem_id}-zoom"):
+        gr.Markdown("Scroll on the picture to zoom, drag it to look around; both sides stay aligned.",
+                    elem_id=f"{slider_elem_id}-zoom-hint")
+        for label, notches, name in (("Zoom in", ZOOM_NOTCHES, "in"), ("Zoom out", -ZOOM_NOTCHES, "out"),
+                                     ("Fit", -200, "fit")):
+            button = gr.Button(label, size="sm", variant="secondary", elem_id=f"{slider_elem_id}-zoom-{name}",
+                               min_width=80, scale=0)
+            button.click(None, None, None, js=f"() => ({ZOOM_JS % slider_elem_id})({notches})")

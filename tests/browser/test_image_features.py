@@ -117,3 +117,68 @@ def test_run_again_brings_the_jobs_image_and_settings_back_into_the_image_tab(pa
     page.locator("#enhance").click()
     page.locator("#status").get_by_text("Saved as").wait_for()
     assert page.locator("#status code").first.inner_text() == "again_out.png"
+
+
+SIDES = """els => els.filter(e => e.getBoundingClientRect().width > 0).map(e => {
+  const box = e.getBoundingClientRect();
+  return {scale: new DOMMatrix(getComputedStyle(e).transform).a, left: box.left, top: box.top, width: box.width};
+})"""
+
+
+def slider_sides(page) -> list[dict]:
+    """Each side of the before/after slider as drawn: its transform's scale and its box on screen."""
+    return page.locator("#result-slider img").evaluate_all(SIDES)
+
+
+def wait_for_zoom(page, low: float, high: float) -> list[dict]:
+    page.wait_for_function(f"""() => {{
+        const sides = ({SIDES})([...document.querySelectorAll('#result-slider img')]);
+        return sides.length === 2 && sides.every(s => s.scale >= {low} && s.scale <= {high});
+    }}""")
+    page.wait_for_timeout(300)  # the zoom is animated (75 ms): let it settle before measuring boxes
+    return slider_sides(page)
+
+
+def test_the_before_after_slider_zooms_both_sides_together(page, tmp_path):
+    upload_and_wait(page, tiny_image(tmp_path / "zoom.png", side=48))
+    choose(page, "#model", "realesr-animevideov3")
+    page.locator("#enhance").click()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    fit = wait_for_zoom(page, 0.999, 1.001)
+    before, after = fit
+    assert before["width"] == after["width"] > 100
+    slider = page.locator("#result-slider")
+    slider.scroll_into_view_if_needed()
+    slider.screenshot(path=str(tmp_path / "fit.png"))
+    frame, picture = slider.bounding_box(), page.locator("#result-slider img").first.bounding_box()
+    fit_centre = (picture["x"] + picture["width"] / 2 - frame["x"], picture["y"] + picture["height"] / 2 - frame["y"])
+    box = page.locator("#result-slider img").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    for _ in range(10):  # ten notches of the mouse wheel: 1.05 ** 10 = 1.63
+        page.mouse.wheel(0, -100)
+    zoomed = wait_for_zoom(page, 1.6, 1.7)
+    assert zoomed[0] == zoomed[1]  # the same transform and box on both sides: they stay aligned
+    assert abs(zoomed[0]["width"] / before["width"] - zoomed[0]["scale"]) < 0.01
+    page.locator("#result-slider-zoom-fit").click()
+    fitted = wait_for_zoom(page, 0.999, 1.001)  # back where it was (the page may have scrolled)
+    assert [(s["left"], s["width"]) for s in fitted] == [(s["left"], s["width"]) for s in fit]
+    page.locator("#result-slider-zoom-in").click()
+    zoomed = wait_for_zoom(page, 2.0, 2.2)
+    assert zoomed[0] == zoomed[1] and abs(zoomed[0]["width"] / before["width"] - zoomed[0]["scale"]) < 0.01
+    slider.screenshot(path=str(tmp_path / "zoomed.png"))
+    shot(page, "issue19-zoom-slider")
+    # the displayed pixels are magnified about the centre: the zoomed screenshot matches the middle of
+    # the unzoomed one enlarged by the scale (Pillow), far better than the unzoomed one itself
+    import numpy as np
+    fit_shot, zoomed_shot = Image.open(tmp_path / "fit.png").convert("L"), Image.open(tmp_path / "zoomed.png").convert("L")
+    width, height = fit_shot.size
+    scale = zoomed[0]["scale"]
+    centre_x, centre_y = fit_centre
+    middle = fit_shot.crop((centre_x - centre_x / scale, centre_y - centre_y / scale,
+                            centre_x + (width - centre_x) / scale, centre_y + (height - centre_y) / scale))
+    expected = np.asarray(middle.resize((width, height), Image.BICUBIC), dtype=np.float64)
+    shown = np.asarray(zoomed_shot, dtype=np.float64)
+    unzoomed = np.asarray(fit_shot, dtype=np.float64)
+    assert np.abs(shown - expected).mean() < 0.5 * np.abs(shown - unzoomed).mean()
+    page.locator("#result-slider-zoom-out").click()
+    wait_for_zoom(page, 0.999, 1.001)

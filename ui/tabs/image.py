@@ -22,7 +22,7 @@ from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, rec
                            result_size_markdown, slider_pair)
 from ui.services import (CANCELLED_NOTE, CancelToken, Services, device_dropdown, device_of, named_handler,
                          user_error)
-from ui.widgets import ModelLists, model_note_box, on_page_load
+from ui.widgets import ModelLists, model_note_box, on_page_load, slider_zoom
 from utils.errors import UserError
 from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
 
@@ -332,6 +332,7 @@ def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists
         model_lists.add(w["blend_model"], lambda rows: [("None", NO_SECOND_MODEL), *model_choices(rows)])
     slider = gr.ImageSlider(label="Before / after", type="pil", format="png", interactive=False,
                             elem_id="result-slider", max_height=720)
+    slider_zoom("result-slider")
     with gr.Row():
         download = gr.File(label="Full-resolution result", interactive=False, elem_id="result-file")
         metrics = gr.Dataframe(headers=["Metric", "Value"], label="Details", interactive=False, elem_id="metrics")
