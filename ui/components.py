@@ -12,6 +12,10 @@ CSS = """
 #face-enhance.unavailable [data-testid="block-info"], #face-enhance.unavailable .info { opacity: 1; color: var(--body-text-color); }
 #status { min-height: 2.5rem; }
 @media (max-width: 640px) { #input-preview { display: none !important; } }
+/* several images: a drop box beside the upload on a desktop; on a phone (no dragging) a small
+   button under Enhance, so that Enhance stays near the top */
+@media (max-width: 640px) { #image-files { display: none !important; } }
+@media (min-width: 641px) { #image-files-button { display: none !important; } }
 footer { display: none !important; }
 """
 

@@ -40,16 +40,22 @@ class ModelLists:
         each note for the model `chosen` in its list (in `inputs` order)."""
         rows = services.manager.list_models(("upscaler",))
         return ([gr.update(choices=choices_of(rows)) for _, choices_of in self.entries]
-                + [model_note(services, name) for name in chosen])
+                + [note_update(model_note(services, name)) for name in chosen])
 
 
 def model_note_box(services: Services, dropdown: gr.Dropdown, elem_id: str) -> gr.Markdown:
     """A note under `dropdown` that says, in one sentence, what to do when the chosen model's weights
     are not on this server (empty otherwise)."""
-    note = gr.Markdown(model_note(services, dropdown.value), elem_id=elem_id)
-    dropdown.change(lambda name: model_note(services, name), dropdown, note, api_name=False, queue=False,
-                    show_progress="hidden")
+    text = model_note(services, dropdown.value)
+    note = gr.Markdown(text, elem_id=elem_id, visible=bool(text))
+    dropdown.change(lambda name: note_update(model_note(services, name)), dropdown, note, api_name=False,
+                    queue=False, show_progress="hidden")
     return note
+
+
+def note_update(text: str) -> dict:
+    """A note shown with `text`, or hidden while there is nothing to say (it takes no room then)."""
+    return gr.update(value=text, visible=bool(text))
 
 
 def model_outscale_device(services: Services, model: str, outscale: float, device_elem_id: str):

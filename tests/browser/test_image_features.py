@@ -77,7 +77,7 @@ def test_a_model_without_weights_is_marked_everywhere_explained_in_one_sentence_
     page.locator("#download-model").click()
     page.get_by_text(f"Downloaded and verified {MISSING}").wait_for()
     page.get_by_role("tab", name="Image").click()  # no reload: the lists follow the download
-    page.wait_for_function("document.querySelector('#model-note').innerText.trim() === ''")
+    note.wait_for(state="hidden")  # nothing to say any more
     assert f"{MISSING} (downloaded)" in options_of(page, "#model")
     page.get_by_role("tab", name="Batch").click()
     assert f"{MISSING} (downloaded)" in options_of(page, "#batch-model")
@@ -182,3 +182,56 @@ def test_the_before_after_slider_zooms_both_sides_together(page, tmp_path):
     assert np.abs(shown - expected).mean() < 0.5 * np.abs(shown - unzoomed).mean()
     page.locator("#result-slider-zoom-out").click()
     wait_for_zoom(page, 0.999, 1.001)
+
+
+def test_several_images_a_strip_switches_between_them_and_each_is_enhanced(page, tmp_path):
+    import zipfile
+    sources = [tiny_image(tmp_path / "set" / f"{name}.png", side=side, top=80 + side, left=150 + side)
+               for name, side in (("one", 24), ("two", 40), ("three", 32))]
+    page.locator("#image-files input[type=file]").set_input_files([str(p) for p in sources])
+    strip = page.locator("#image-strip")
+    page.wait_for_function("document.querySelectorAll('#image-strip img').length === 3")
+    page.locator("#recommendation").get_by_text("24x24").first.wait_for()  # the first is chosen and analysed
+    strip.locator("img").nth(1).click()
+    page.locator("#recommendation").get_by_text("40x40").first.wait_for()  # the second's own analysis
+    page.wait_for_function("document.querySelector('#input-preview img')?.naturalWidth === 40")
+    page.wait_for_function("document.querySelector('#image-upload').innerText.replace(/\\s/g, '').includes('two.png')")
+    shot(page, "issue19-several-images")
+    choose(page, "#model", "realesr-animevideov3")
+    set_number(page, "#image-outscale", 2)
+    page.locator("#enhance").click()
+    page.locator("#status").get_by_text("Saved as").wait_for()
+    assert page.locator("#status code").first.inner_text() == "two_out.png"
+    with page.expect_download() as got:
+        page.locator("#result-file a").first.click()
+    got.value.save_as(tmp_path / "two_out.png")
+    assert Image.open(tmp_path / "two_out.png").size == (80, 80)
+    page.locator("#enhance-all").get_by_text("Enhance all 3 images").wait_for()
+    page.locator("#enhance-all").click()
+    page.locator("#status").get_by_text("3 successful, 0 failed").wait_for()
+    with page.expect_download() as got:
+        page.locator("#result-file a").first.click()
+    got.value.save_as(tmp_path / "all.zip")
+    with zipfile.ZipFile(tmp_path / "all.zip") as archive:
+        assert sorted(archive.namelist()) == ["one_out.png", "three_out.png", "two_out.png"]
+        sizes = {name: Image.open(archive.open(name)).size for name in archive.namelist()}
+    assert sizes == {"one_out.png": (48, 48), "two_out.png": (80, 80), "three_out.png": (64, 64)}
+    shot(page, "issue19-several-images-all")
+
+
+def test_on_a_phone_several_images_are_picked_with_a_button_under_enhance(phone_page, tmp_path):
+    page = phone_page
+    sources = [tiny_image(tmp_path / f"p{i}.png", side=16 + 8 * i, top=90 + 9 * i) for i in range(3)]
+    assert not page.locator("#image-files").is_visible()  # no dragging on a phone: no drop box either
+    button = page.locator("#image-files-button")
+    assert button.is_visible() and button.bounding_box()["y"] > page.locator("#enhance").bounding_box()["y"]
+    with page.expect_file_chooser() as chooser:  # what a tap on the button opens
+        button.click()
+    assert chooser.value.is_multiple()
+    chooser.value.set_files([str(p) for p in sources])
+    page.wait_for_function("document.querySelectorAll('#image-strip img').length === 3")
+    page.locator("#recommendation").get_by_text("16x16").first.wait_for()
+    page.locator("#image-strip img").nth(2).click()
+    page.locator("#recommendation").get_by_text("32x32").first.wait_for()
+    assert page.locator("#enhance-all").is_visible()
+    shot(page, "issue19-several-images-phone")

@@ -14,7 +14,7 @@ from PIL import Image
 from engine.jobs.naming import KEEP_NAME_TEMPLATE
 from engine.request import EnhanceRequest
 from ui.services import CancelToken, Services
-from ui.tabs import batch, compare, history, image, presets, system, video
+from ui.tabs import batch, compare, history, image, image_set, presets, system, video
 from utils.errors import InvalidInput
 
 from tests.video_samples import make_video
@@ -421,3 +421,45 @@ def test_the_output_folder_is_shown_only_on_a_local_server_without_logins(app_co
     for change in ({"SERVER_NAME": "0.0.0.0"}, {"AUTH": "ann:secret-pass-1"}, {"SHARE": True}):
         shared = dc.replace(local, config=dc.replace(app_config, **change))
         assert image.local_folder_note(shared, tmp_path / "job" / "a_out.png") == ""
+
+
+# -- Several images in the Image tab -------------------------------------------------------------------
+
+def test_several_images_show_as_a_strip_and_the_chosen_one_becomes_the_tabs_image(services, tmp_path, chelsea):
+    files = [str(small_image(tmp_path / f"{n}.png", chelsea, width=w, height=h)) for n, w, h in
+             (("a", 16, 12), ("b", 200, 150), ("c", 10, 30))]
+    (tmp_path / "d.png").write_text("not a picture")
+    strip, chosen, all_button = image_set.images_added(services, [*files, str(tmp_path / "d.png")])
+    tiles = strip["value"]
+    assert [caption for _, caption in tiles] == ["a.png", "b.png", "c.png", "d.png (cannot be read)"]
+    assert [tile.size for tile, _ in tiles] == [(16, 12), (160, 120), (10, 30), (160, 160)]  # never enlarged
+    assert strip["visible"] and chosen == files[0]
+    assert all_button["visible"] and all_button["value"] == "Enhance all 4 images"
+    assert image_set.images_added(services, files[:1])[2]["visible"] is False  # one image: Enhance is enough
+    hidden, unchanged, _ = image_set.images_added(services, None)
+    assert hidden["visible"] is False and unchanged == gr.update()
+    assert image_set.chosen_image(files, 1) == files[1]
+    assert image_set.chosen_image(files, 7) == gr.update() and image_set.chosen_image(None, 0) == gr.update()
+
+
+def test_enhance_all_runs_every_image_as_one_batch_job_with_the_tabs_settings(services, tmp_path, chelsea):
+    files = [str(small_image(tmp_path / "in" / f"{n}.png", chelsea, width=w, height=h)) for n, w, h in
+             (("a", 16, 12), ("b", 10, 8))]
+    with pytest.raises(gr.Error) as raised:
+        image_set.enhance_all(services, [], None, lambda: EnhanceRequest(model=MODEL), CancelToken())
+    assert message_of(raised) == "Add several images first (the box under the image)."
+    chosen = tmp_path / "tab-copy" / "b.png"  # the tab holds its own copy of the chosen file
+    chosen.parent.mkdir()
+    chosen.write_bytes(Path(files[1]).read_bytes())
+    archive, pair, status = image_set.enhance_all(services, files, str(chosen),
+                                                  lambda: EnhanceRequest(model=MODEL, outscale=3), CancelToken())
+    assert status.startswith("**2 successful, 0 failed**.") and Path(archive).name in status
+    with zipfile.ZipFile(archive) as zipped:
+        sizes = {name: Image.open(zipped.open(name)).size for name in zipped.namelist()}
+    assert sizes == {"a_out.png": (48, 36), "b_out.png": (30, 24)}
+    before, after = pair
+    assert before.size == after.size == (30, 24)  # the chosen image's before/after
+    assert {j.input_name for j in services.history.jobs(kind="batch-item")} == {"a.png", "b.png"}
+    with pytest.raises(gr.Error) as raised:
+        image_set.enhance_all(services, files, None, lambda: EnhanceRequest(model=NOT_HERE), CancelToken())
+    assert message_of(raised).startswith(f"{NOT_HERE} is not on this server")

@@ -22,6 +22,7 @@ from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, rec
                            result_size_markdown, slider_pair)
 from ui.services import (CANCELLED_NOTE, CancelToken, Services, device_dropdown, device_of, named_handler,
                          user_error)
+from ui.tabs import image_set
 from ui.widgets import ModelLists, model_note_box, on_page_load, slider_zoom
 from utils.errors import UserError
 from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
@@ -244,6 +245,7 @@ class ImageTab:
     size_mode: Any = None
     size_width: Any = None
     size_height: Any = None
+    several: Any = None  # ui.tabs.image_set.ImageSet
 
 
 def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists | None = None) -> ImageTab:
@@ -259,6 +261,7 @@ def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists
             upload = gr.File(label="Image (drop, click or choose; PNG, JPEG, WebP, TIFF, AVIF, BMP, GIF and more)",
                              file_types=list(ACCEPTED_EXTENSIONS), type="filepath", elem_id="image-upload",
                              height=120)
+            several = image_set.render()
             with gr.Accordion("Paste an image from the clipboard", open=False):
                 paste = gr.Image(sources=["clipboard"], type="filepath", image_mode=None, label="Paste",
                                  show_label=False, height=160)
@@ -289,6 +292,7 @@ def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists
                 enhance_button = gr.Button("Enhance", variant="primary", elem_id="enhance", scale=3)
                 cancel_button = gr.Button("Cancel", variant="secondary", elem_id="cancel", scale=1, size="md")
             status = gr.Markdown(elem_id="status")
+            image_set.phone_button(several)
             with gr.Accordion("More settings", open=False, elem_id="more-settings"):
                 with gr.Row():
                     w["face_restorer"] = gr.Dropdown(list(FACE_RESTORERS), value=defaults.face_restorer,
@@ -340,7 +344,7 @@ def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists
     compare.build(services, upload, controls.by_field["model"], model_lists)
     return ImageTab(controls, upload, paste, preview, recommendation, apply_button, analysis_json, input_size,
                     cancel_token, device, size_note, enhance_button, cancel_button, status, slider, download, metrics,
-                    face_ok, size_mode, size_width, size_height)
+                    face_ok, size_mode, size_width, size_height, several)
 
 
 # -- listen: the events --------------------------------------------------------------------------------
@@ -410,6 +414,7 @@ def listen(services: Services, tab: ImageTab) -> None:
         api_name="enhance_image", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT,
         show_progress_on=[tab.status])  # one bar, under the Enhance button
     tab.cancel_button.click(on_cancel, tab.cancel_token, None, queue=False, api_name=False)
+    image_set.listen(services, tab.several, tab)
 
 
 def build(services: Services, defaults: EnhanceRequest,
