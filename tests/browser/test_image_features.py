@@ -84,6 +84,11 @@ def test_a_model_without_weights_is_marked_everywhere_explained_in_one_sentence_
     shot(page, "issue19-10-after-download")
 
 
+def shows_file(page, element: str, name: str) -> None:
+    """Wait until the file box `element` lists `name` (Gradio writes its stem and extension apart)."""
+    page.wait_for_function(f"document.querySelector('{element}').innerText.replace(/\\s/g, '').includes('{name}')")
+
+
 def set_number(page, element: str, value: float) -> None:
     box = page.locator(f"{element} input[type=number]")
     box.fill(str(value))
@@ -108,7 +113,7 @@ def test_run_again_brings_the_jobs_image_and_settings_back_into_the_image_tab(pa
     page.locator("#history-note").get_by_text("again_out.png").wait_for()
     page.locator("#history-again").click()
     page.locator("#status").get_by_text("image (again.png) and settings are in the Image tab").wait_for()
-    page.wait_for_function("document.querySelector('#image-upload').innerText.replace(/\\s/g, '').includes('again.png')")
+    shows_file(page, "#image-upload", "again.png")
     page.locator("#recommendation").get_by_text("Recommended:").wait_for()  # analysed like an upload
     page.wait_for_function("document.querySelector('#input-preview img')?.naturalWidth === 24")
     assert "realesr-animevideov3" in page.locator("#model input").input_value()
@@ -170,7 +175,8 @@ def test_the_before_after_slider_zooms_both_sides_together(page, tmp_path):
     # the displayed pixels are magnified about the centre: the zoomed screenshot matches the middle of
     # the unzoomed one enlarged by the scale (Pillow), far better than the unzoomed one itself
     import numpy as np
-    fit_shot, zoomed_shot = Image.open(tmp_path / "fit.png").convert("L"), Image.open(tmp_path / "zoomed.png").convert("L")
+    fit_shot = Image.open(tmp_path / "fit.png").convert("L")
+    zoomed_shot = Image.open(tmp_path / "zoomed.png").convert("L")
     width, height = fit_shot.size
     scale = zoomed[0]["scale"]
     centre_x, centre_y = fit_centre
@@ -195,7 +201,7 @@ def test_several_images_a_strip_switches_between_them_and_each_is_enhanced(page,
     strip.locator("img").nth(1).click()
     page.locator("#recommendation").get_by_text("40x40").first.wait_for()  # the second's own analysis
     page.wait_for_function("document.querySelector('#input-preview img')?.naturalWidth === 40")
-    page.wait_for_function("document.querySelector('#image-upload').innerText.replace(/\\s/g, '').includes('two.png')")
+    shows_file(page, "#image-upload", "two.png")
     shot(page, "issue19-several-images")
     choose(page, "#model", "realesr-animevideov3")
     set_number(page, "#image-outscale", 2)

@@ -257,7 +257,8 @@ def test_run_again_brings_back_the_input_kept_in_the_owners_job_folder_and_says_
     assert Path(source).read_bytes() == picture.read_bytes() and Path(source).name == "holiday.png"
     assert Path(source).parent.parent == Path(job.output_path).parent  # beside its result, in the job's folder
     picture.unlink()  # the upload is cleaned up: the kept copy is what comes back
-    assert history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id, owner_root=root)[2] == source
+    again = history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id, owner_root=root)
+    assert again[2] == source
     # another user's folder is never read, even for a job recorded with a path there
     assert history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id,
                              owner_root=services.config.OUTPUT_DIR / "user-bob-0123456789")[2] is None
@@ -313,6 +314,8 @@ def test_every_model_list_marks_a_model_without_weights_and_choosing_it_says_wha
     from ui.services import model_note
     labels = dict((name, label) for label, name in model_choices(services.manager.list_models(("upscaler",))))
     assert labels[NOT_HERE] == f"{NOT_HERE}  (not downloaded)" and labels[MODEL] == f"{MODEL}  (bundled)"
+    boxes = dict((name, label) for label, name in compare.model_boxes(services.manager.list_models(("upscaler",))))
+    assert boxes[NOT_HERE] == f"{NOT_HERE}  (not downloaded)" and boxes[MODEL] == MODEL  # the Compare checkboxes
     assert model_note(services, MODEL) == "" and model_note(services, "custom/mine") == ""
     note = model_note(services, NOT_HERE)  # downloads are off in the test config
     assert note == (f"⚠️ {NOT_HERE} is not on this server and downloads are off; choose another model, or ask "

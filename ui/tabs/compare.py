@@ -12,7 +12,8 @@ import gradio as gr
 from PIL import Image
 
 from engine.jobs.compare import DEFAULT_REGION_PX, Comparison, compare_models, comparison_grid
-from ui.formatting import model_choices
+from engine.models.manager import ModelStatus
+from ui.formatting import STATUS_LABEL
 from ui.services import CancelToken, Services, missing_weights_sentence, progress_adapter, user_error
 from utils.images import read_image, to_pil_preview
 
@@ -20,6 +21,13 @@ GRID_PREVIEW_SIDE = 1600
 
 
 # -- handlers: values in, values out -----------------------------------------------------------------
+
+def model_boxes(rows: list[ModelStatus]) -> list[tuple[str, str]]:
+    """The upscalers as (label, name) checkboxes: a plain name, or the name marked "not downloaded"
+    when its weights are not on this server."""
+    return [(row.name if row.available else f"{row.name}  ({STATUS_LABEL.get(row.status, row.status)})", row.name)
+            for row in rows if row.kind == "upscaler"]
+
 
 def region_of(width: int, height: int, x_px: float | None, y_px: float | None,
               side: int) -> tuple[int, int, int, int] | None:
@@ -86,7 +94,7 @@ def render(services: Services) -> CompareTab:
     available = [r.name for r in rows if r.available]
     with gr.Accordion("Compare models on a region", open=False, elem_id="compare"):
         with gr.Row():
-            chosen = gr.CheckboxGroup(model_choices(rows), value=available, label="Models",
+            chosen = gr.CheckboxGroup(model_boxes(rows), value=available, label="Models",
                                       elem_id="compare-models")
         with gr.Row():
             x = gr.Number(value=-1, precision=0, label="Region x (-1 = centre)")
@@ -115,7 +123,7 @@ def listen(services: Services, tab: CompareTab, upload: gr.File, model: gr.Dropd
                   concurrency_limit=services.config.CONCURRENCY_LIMIT)
     tab.use.click(lambda name: gr.update(value=name) if name else gr.update(), tab.pick, model, api_name=False)
     if model_lists is not None:
-        model_lists.add(tab.chosen)
+        model_lists.add(tab.chosen, model_boxes)
 
 
 def build(services: Services, upload: gr.File, model: gr.Dropdown, model_lists=None) -> None:
