@@ -18,11 +18,14 @@ from utils.metrics import format_bytes
 PREVIEW_SIDE = 1600
 PRECISIONS = ("auto", "fp32")
 FORMATS = ("auto", "png", "jpg", "webp")
+# The web server never downloads as a side effect: a model without weights is "not downloaded"
+# until the System tab fetches it (or the administrator puts its file in place).
 STATUS_LABEL = {"bundled": "bundled", "downloaded": "downloaded", "custom": "custom",
-                "downloadable": "downloads on first use", "missing": "weights missing"}
+                "downloadable": "not downloaded", "missing": "not downloaded"}
 
 
 def model_choices(rows: list[ModelStatus]) -> list[tuple[str, str]]:
+    """The upscalers as (label, name): the label says whether its weights are here ("not downloaded")."""
     return [(f"{row.name}  ({STATUS_LABEL.get(row.status, row.status)})", row.name) for row in rows
             if row.kind == "upscaler"]
 

@@ -16,7 +16,7 @@ from config import AppConfig
 from engine.intelligent_enhancer import IntelligentEnhancer
 from engine.jobs.history import History, OwnedHistory
 from engine.jobs.job_control import JobControl
-from engine.jobs.job_folders import job_folder
+from engine.jobs.job_folders import job_folder, keep_input, owner_folder
 from engine.models.manager import ModelManager
 from engine.request import EnhanceRequest
 from engine.jobs.image import image_defaults
@@ -71,6 +71,10 @@ class Services:
         """The caller's history; resume may reuse only results that this server serves."""
         return self.history.for_owner(self.owner(request), within=self.config.OUTPUT_DIR)
 
+    def owner_root(self, request: gr.Request | None) -> Path:
+        """The folder holding every job of the caller's (results and kept inputs)."""
+        return self.config.OUTPUT_DIR / owner_folder(self.owner(request))
+
     def job_folder(self, request: gr.Request | None, kind: str) -> ContextManager[Path]:
         """`with services.job_folder(request, "image") as folder:` a new folder for this job's results."""
         return job_folder(self.config.OUTPUT_DIR, self.owner(request), kind)
@@ -109,6 +113,11 @@ class Services:
             return job, None  # the user's own choice: a neutral state, not an error
         except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error, downloads=self.config.ALLOW_DOWNLOADS) from None
+        if kind == "image" and getattr(result, "output_path", None):
+            try:  # the input beside its result, for History's "Run again"; failing that must not fail the job
+                keep_input(path, Path(result.output_path).parent)
+            except (OSError, UserError) as error:
+                log.warning("could not keep the input of %s: %s", Path(path).name, error)
         return job, result
 
 
@@ -156,14 +165,39 @@ def user_error(error: BaseException, *, downloads: bool = True) -> gr.Error:
     web's way: the System tab when it can download (`downloads`), else the administrator; never
     server paths or settings."""
     if isinstance(error, WeightsMissing) and error.model:
-        if downloads:
-            message = (f"{error.model} is not on this server yet; download it in the System tab, then try again.")
-        else:
-            message = (f"{error.model} is not on this server and downloads are off; choose another model, or ask "
-                       f"the administrator to put {error.filename} in the weights folder.")
+        message = missing_weights_sentence(error.model, error.filename, downloads)
     else:
         message = describe_error(error)
     return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
+def missing_weights_sentence(model: str, filename: str | None, downloads: bool) -> str:
+    """What a web user reads about a model whose weights are not here: the System tab when this server
+    can download (`downloads`), else the administrator; never server paths or settings."""
+    if downloads:
+        return f"{model} is not on this server yet; download it in the System tab, then try again."
+    return (f"{model} is not on this server and downloads are off; choose another model, or ask the "
+            f"administrator to put {filename or 'its weights file'} in the weights folder.")
+
+
+def model_note(services: Services, name: str | None) -> str:
+    """The note beside a model list for the chosen model: "" when its weights are here (or it is
+    not a registry model), else the sentence that says what to do."""
+    manager = services.manager
+    if not name or name not in manager.models or manager.is_available(name):
+        return ""
+    sentence = missing_weights_sentence(name, manager.models[name].filename, services.config.ALLOW_DOWNLOADS)
+    return f"⚠️ {html.escape(sentence, quote=False)}"
+
+
+def require_weights(services: Services, name: str | None) -> None:
+    """Refuse, in one sentence, a registry model whose weights are not here (before a job that would
+    otherwise fail item by item)."""
+    manager = services.manager
+    if name and name in manager.models and not manager.is_available(name):
+        spec = manager.models[name]
+        raise user_error(WeightsMissing(name, model=name, filename=spec.filename),
+                         downloads=services.config.ALLOW_DOWNLOADS)
 
 
 def progress_adapter(progress: gr.Progress | None, unit: str = "tiles"):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from utils.errors import OutputError
-from utils.files import describe_os_error
+from utils.files import atomic_path, describe_os_error
+from utils.image_formats import ACCEPTED_EXTENSIONS
 from utils.validation import sanitize_filename
 
 
@@ -49,3 +51,33 @@ def job_folder(output_dir: str | Path, owner: str | None, kind: str) -> Iterator
     finally:
         with contextlib.suppress(OSError):
             folder.rmdir()  # succeeds only when the folder is empty
+
+
+INPUT_FOLDER = "input"  # inside a job's folder: the image it was made from, for "run again"
+
+
+def keep_input(source: str | Path, folder: str | Path) -> Path | None:
+    """A copy of a job's input `source` in its `folder` (`<folder>/input/<name>`, written atomically),
+    so that the job can be run again after the upload itself is cleaned up. None (nothing kept) when
+    its extension is not an image type we read: the output folder is served, and an uploader must
+    never choose what type a file there is served as (an `.html` holding a valid PNG, say)."""
+    name = sanitize_filename(Path(source).name)
+    if Path(name).suffix.lower() not in ACCEPTED_EXTENSIONS:
+        return None
+    target = Path(folder) / INPUT_FOLDER / name
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return target
+
+
+def kept_input(output_path: str | Path | None, input_name: str, owner_root: str | Path) -> Path | None:
+    """The input that `keep_input` kept beside the result at `output_path`, or None when it is gone or
+    would lie outside `owner_root` (the folder of the owner's jobs: nothing else is ever read)."""
+    if not output_path:
+        return None
+    candidate = Path(output_path).parent / INPUT_FOLDER / sanitize_filename(input_name)
+    try:
+        inside = candidate.resolve().is_relative_to(Path(owner_root).resolve())
+    except (OSError, RuntimeError):
+        return None
+    return candidate if inside and candidate.is_file() else None

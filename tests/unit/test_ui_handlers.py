@@ -14,7 +14,7 @@ from PIL import Image
 from engine.jobs.naming import KEEP_NAME_TEMPLATE
 from engine.request import EnhanceRequest
 from ui.services import CancelToken, Services
-from ui.tabs import batch, compare, history, image, presets, system, video
+from ui.tabs import batch, compare, history, image, image_set, presets, system, video
 from utils.errors import InvalidInput
 
 from tests.video_samples import make_video
@@ -220,11 +220,11 @@ def record(services, status="ok", kind="image", model=MODEL, **settings):
 def test_run_again_turns_a_recorded_job_into_the_image_tabs_values(services):
     available = services.manager.upscaler_names()
     job_id = record(services, outscale=2, quality=70, blend_model="", double_pass=True, retired_option=True)
-    values, note = history.run_again(services.history_of(None), available, IMAGE_FIELDS, str(job_id))
+    values, note, source = history.run_again(services.history_of(None), available, IMAGE_FIELDS, str(job_id))
     again = dict(zip(IMAGE_FIELDS, values))
     assert (again["model"], again["outscale"], again["quality"], again["double_pass"], again["blend_model"]) == (
         MODEL, 2.0, 70, True, image.NO_SECOND_MODEL)
-    assert note.startswith(f"Job #{job_id}'s settings are in the Image tab")
+    assert note.startswith(f"Job #{job_id}'s settings are in the Image tab") and source is None
     filled = image.fill_image_tab(values, note)
     assert filled[:len(values)] == values and filled[-1] == note and isinstance(filled[-2], gr.Tabs)
 
@@ -241,6 +241,37 @@ def test_run_again_refuses_an_unknown_job_and_a_model_no_longer_there(services):
     with pytest.raises(gr.Error) as raised:
         history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, gone)
     assert message_of(raised) == f"Job #{gone} used custom/removed, which is no longer available."
+
+
+def test_run_again_brings_back_the_input_kept_in_the_owners_job_folder_and_says_when_it_is_gone(
+        services, tmp_path, chelsea):
+    picture = small_image(tmp_path / "upload" / "holiday.png", chelsea, width=20, height=14)
+    values = image.values_for(IMAGE_FIELDS, EnhanceRequest(model=MODEL, outscale=2), services.manager.upscaler_names())
+    image.enhance(services, IMAGE_FIELDS, str(picture), values, CancelToken(), None, None, None)
+    job = services.history.jobs(kind="image")[0]
+    mine, root = services.history_of(None), services.owner_root(None)
+    again, note, source = history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id,
+                                            owner_root=root)
+    assert dict(zip(IMAGE_FIELDS, again))["outscale"] == 2.0
+    assert note == f"Job #{job.id}'s image (holiday.png) and settings are in the Image tab; press Enhance."
+    assert Path(source).read_bytes() == picture.read_bytes() and Path(source).name == "holiday.png"
+    assert Path(source).parent.parent == Path(job.output_path).parent  # beside its result, in the job's folder
+    picture.unlink()  # the upload is cleaned up: the kept copy is what comes back
+    again = history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id, owner_root=root)
+    assert again[2] == source
+    # another user's folder is never read, even for a job recorded with a path there
+    assert history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id,
+                             owner_root=services.config.OUTPUT_DIR / "user-bob-0123456789")[2] is None
+    from engine.jobs.job_folders import keep_input
+    disguised = tmp_path / "upload" / "page.html"  # a real PNG with a name that would be served as a page
+    disguised.write_bytes(Path(source).read_bytes())
+    assert keep_input(disguised, tmp_path / "job") is None and not (tmp_path / "job").exists()
+    Path(source).unlink()  # cleaned up: the settings only, and the note says so in one sentence
+    again, note, source = history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id,
+                                            owner_root=root)
+    assert source is None and dict(zip(IMAGE_FIELDS, again))["outscale"] == 2.0
+    assert note == (f"Job #{job.id}'s settings are in the Image tab, but its image holiday.png is no longer on the "
+                    "server; upload it (or another image) and Enhance.")
 
 
 def test_history_rows_follow_the_filters(services):
@@ -275,6 +306,32 @@ def test_system_download_refuses_no_choice_and_an_unknown_model(services):
     assert note == f"Downloaded and verified **{MODEL}**." and MODEL not in snapshot[2]
 
 
+# -- Models without weights ---------------------------------------------------------------------------
+
+def test_every_model_list_marks_a_model_without_weights_and_choosing_it_says_what_to_do(services, tmp_path,
+                                                                                        chelsea):
+    from ui.formatting import model_choices
+    from ui.services import model_note
+    labels = dict((name, label) for label, name in model_choices(services.manager.list_models(("upscaler",))))
+    assert labels[NOT_HERE] == f"{NOT_HERE}  (not downloaded)" and labels[MODEL] == f"{MODEL}  (bundled)"
+    boxes = dict((name, label) for label, name in compare.model_boxes(services.manager.list_models(("upscaler",))))
+    assert boxes[NOT_HERE] == f"{NOT_HERE}  (not downloaded)" and boxes[MODEL] == MODEL  # the Compare checkboxes
+    assert model_note(services, MODEL) == "" and model_note(services, "custom/mine") == ""
+    note = model_note(services, NOT_HERE)  # downloads are off in the test config
+    assert note == (f"⚠️ {NOT_HERE} is not on this server and downloads are off; choose another model, or ask "
+                    f"the administrator to put {NOT_HERE}.pth in the weights folder.")
+    assert str(services.config.WEIGHTS_DIR) not in note and "/" not in note
+    downloading = dataclasses.replace(services, config=dataclasses.replace(services.config, ALLOW_DOWNLOADS=True))
+    assert model_note(downloading, NOT_HERE) == (f"⚠️ {NOT_HERE} is not on this server yet; download it in the "
+                                                 "System tab, then try again.")
+    picture = small_image(tmp_path / "in" / "pic.png", chelsea)
+    with pytest.raises(gr.Error) as raised:  # one sentence before any image, not one long error per image
+        run_batch(services, [str(picture)], model_name=NOT_HERE)
+    text = message_of(raised)
+    assert text.startswith(f"{NOT_HERE} is not on this server and downloads are off") and "/" not in text
+    assert written(services) == [] and services.history.jobs(kind="batch-item") == []
+
+
 # -- Compare and Image ---------------------------------------------------------------------------------
 
 def test_compare_region_is_the_centre_unless_placed():
@@ -291,7 +348,8 @@ def test_compare_runs_the_models_here_and_names_the_others(services, tmp_path, c
     picture = small_image(tmp_path / "pic.png", chelsea, width=24, height=20)
     grid, timings, ran = compare.compare(services, str(picture), [MODEL, NOT_HERE], 4, 2, 16)
     assert ran == [MODEL] and isinstance(grid, Image.Image) and grid.width >= 2 * 16 * 4
-    assert f"| {NOT_HERE} | not available: " in timings and f"| {MODEL} | " in timings
+    assert f"| {NOT_HERE} | not available: {NOT_HERE} is not on this server" in timings and f"| {MODEL} | " in timings
+    assert str(services.config.WEIGHTS_DIR) not in timings and "http" not in timings
 
 
 def test_image_enhance_refuses_no_upload_and_a_bad_value_without_writing_anything(services, tmp_path, chelsea):
@@ -366,3 +424,45 @@ def test_the_output_folder_is_shown_only_on_a_local_server_without_logins(app_co
     for change in ({"SERVER_NAME": "0.0.0.0"}, {"AUTH": "ann:secret-pass-1"}, {"SHARE": True}):
         shared = dc.replace(local, config=dc.replace(app_config, **change))
         assert image.local_folder_note(shared, tmp_path / "job" / "a_out.png") == ""
+
+
+# -- Several images in the Image tab -------------------------------------------------------------------
+
+def test_several_images_show_as_a_strip_and_the_chosen_one_becomes_the_tabs_image(services, tmp_path, chelsea):
+    files = [str(small_image(tmp_path / f"{n}.png", chelsea, width=w, height=h)) for n, w, h in
+             (("a", 16, 12), ("b", 200, 150), ("c", 10, 30))]
+    (tmp_path / "d.png").write_text("not a picture")
+    strip, chosen, all_button = image_set.images_added(services, [*files, str(tmp_path / "d.png")])
+    tiles = strip["value"]
+    assert [caption for _, caption in tiles] == ["a.png", "b.png", "c.png", "d.png (cannot be read)"]
+    assert [tile.size for tile, _ in tiles] == [(16, 12), (160, 120), (10, 30), (160, 160)]  # never enlarged
+    assert strip["visible"] and chosen == files[0]
+    assert all_button["visible"] and all_button["value"] == "Enhance all 4 images"
+    assert image_set.images_added(services, files[:1])[2]["visible"] is False  # one image: Enhance is enough
+    hidden, unchanged, _ = image_set.images_added(services, None)
+    assert hidden["visible"] is False and unchanged == gr.update()
+    assert image_set.chosen_image(files, 1) == files[1]
+    assert image_set.chosen_image(files, 7) == gr.update() and image_set.chosen_image(None, 0) == gr.update()
+
+
+def test_enhance_all_runs_every_image_as_one_batch_job_with_the_tabs_settings(services, tmp_path, chelsea):
+    files = [str(small_image(tmp_path / "in" / f"{n}.png", chelsea, width=w, height=h)) for n, w, h in
+             (("a", 16, 12), ("b", 10, 8))]
+    with pytest.raises(gr.Error) as raised:
+        image_set.enhance_all(services, [], None, lambda: EnhanceRequest(model=MODEL), CancelToken())
+    assert message_of(raised) == "Add several images first (the box under the image)."
+    chosen = tmp_path / "tab-copy" / "b.png"  # the tab holds its own copy of the chosen file
+    chosen.parent.mkdir()
+    chosen.write_bytes(Path(files[1]).read_bytes())
+    archive, pair, status = image_set.enhance_all(services, files, str(chosen),
+                                                  lambda: EnhanceRequest(model=MODEL, outscale=3), CancelToken())
+    assert status.startswith("**2 successful, 0 failed**.") and Path(archive).name in status
+    with zipfile.ZipFile(archive) as zipped:
+        sizes = {name: Image.open(zipped.open(name)).size for name in zipped.namelist()}
+    assert sizes == {"a_out.png": (48, 36), "b_out.png": (30, 24)}
+    before, after = pair
+    assert before.size == after.size == (30, 24)  # the chosen image's before/after
+    assert {j.input_name for j in services.history.jobs(kind="batch-item")} == {"a.png", "b.png"}
+    with pytest.raises(gr.Error) as raised:
+        image_set.enhance_all(services, files, None, lambda: EnhanceRequest(model=NOT_HERE), CancelToken())
+    assert message_of(raised).startswith(f"{NOT_HERE} is not on this server")

@@ -11,11 +11,11 @@ from typing import Any
 
 import gradio as gr
 
-from engine.jobs.batch import check_batch_template, folder_inside, images_in, process_batch
+from engine.jobs.batch import BatchResult, check_batch_template, folder_inside, images_in, process_batch
 from engine.jobs.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS
 from engine.request import EnhanceRequest
-from ui.services import CancelToken, Services, device_of, progress_adapter, user_error
-from ui.widgets import listen_cancel, model_outscale_device, on_page_load, run_buttons
+from ui.services import CancelToken, Services, device_of, progress_adapter, require_weights, user_error
+from ui.widgets import ModelLists, listen_cancel, model_outscale_device, on_page_load, run_buttons
 
 MAX_SHOWN = 48  # results in the gallery; the zip holds them all
 
@@ -51,17 +51,14 @@ def batch_request(defaults: EnhanceRequest, model_name: str, scale: float, templ
                                      "device": device_of(device_name)}, base=defaults)
 
 
-def run_batch(services: Services, files: list[str] | None, folder_name: str | None, model_name: str, scale: float,
-              resume: bool, token: CancelToken, subfolders: bool = False, name_template: str | None = "",
-              keep: bool = False, never_overwrite: bool = False, strip_metadata: bool = False,
-              device_name: str | None = None, request: gr.Request | None = None, progress=None) -> tuple:
-    """(summary, items table, result paths to show, zip path) for one batch; one sentence if it
-    cannot start. `progress` is called like gr.Progress, `((done, total), desc=note)`."""
-    token.reset()
+def batch_job(services: Services, inputs: list[Path], job: EnhanceRequest, token: CancelToken, *,
+              resume: bool = False, root: Path | None = None, request: gr.Request | None = None,
+              progress=None) -> BatchResult:
+    """`inputs` enhanced with `job` through the batch engine in a new job folder of the caller's,
+    zipped and recorded in their history (the Batch tab, and the Image tab's "Enhance all"); one
+    sentence if it cannot start. `progress` is called like gr.Progress, `((done, total), desc=note)`."""
     try:
-        inputs, root = batch_inputs(services.config.INPUT_DIR, files, folder_name, subfolders)
-        job = batch_request(services.settings.defaults, model_name, scale, batch_template(name_template, keep),
-                            never_overwrite, strip_metadata, device_name)
+        require_weights(services, job.model)  # one sentence now, not one failure per image
         report = progress_adapter(progress, "images")
         current = {"index": 0, "total": len(inputs), "name": ""}
 
@@ -75,15 +72,34 @@ def run_batch(services: Services, files: list[str] | None, folder_name: str | No
             report(round(fraction * 100), current["total"] * 100,
                    f"image {current['index'] + 1}/{current['total']}: {current['name']} ({note})")
         with services.job_folder(request, "batch") as output_dir:
-            result = process_batch(inputs, model_manager=services.manager, config=services.config.engine,
-                                   output_dir=output_dir, request=job, resume=bool(resume), make_zip=True,
-                                   on_item=on_item, on_progress=within_item,
-                                   should_cancel=services.job_control(token, request),
-                                   history=services.history_of(request), input_root=root)
+            return process_batch(inputs, model_manager=services.manager, config=services.config.engine,
+                                 output_dir=output_dir, request=job, resume=resume, make_zip=True,
+                                 on_item=on_item, on_progress=within_item,
+                                 should_cancel=services.job_control(token, request),
+                                 history=services.history_of(request), input_root=root)
     except gr.Error:
         raise
     except Exception as error:  # every failure ends in one sentence (the log has the traceback)
-        raise user_error(error) from None
+        raise user_error(error, downloads=services.config.ALLOW_DOWNLOADS) from None
+
+
+def run_batch(services: Services, files: list[str] | None, folder_name: str | None, model_name: str, scale: float,
+              resume: bool, token: CancelToken, subfolders: bool = False, name_template: str | None = "",
+              keep: bool = False, never_overwrite: bool = False, strip_metadata: bool = False,
+              device_name: str | None = None, request: gr.Request | None = None, progress=None) -> tuple:
+    """(summary, items table, result paths to show, zip path) for one batch; one sentence if it
+    cannot start. `progress` is called like gr.Progress, `((done, total), desc=note)`."""
+    token.reset()
+    try:
+        inputs, root = batch_inputs(services.config.INPUT_DIR, files, folder_name, subfolders)
+        job = batch_request(services.settings.defaults, model_name, scale, batch_template(name_template, keep),
+                            never_overwrite, strip_metadata, device_name)
+    except gr.Error:
+        raise
+    except Exception as error:  # every failure ends in one sentence (the log has the traceback)
+        raise user_error(error, downloads=services.config.ALLOW_DOWNLOADS) from None
+    result = batch_job(services, inputs, job, token, resume=bool(resume), root=root, request=request,
+                       progress=progress)
     shown = [str(i.output_path) for i in result.items if i.output_path][:MAX_SHOWN]
     note = " (cancelled)" if len(result.items) < len(inputs) else ""
     return (f"**{result.summary()}**{note}", result.table(), shown, str(result.zip_path) if result.zip_path else None)
@@ -111,6 +127,7 @@ class BatchTab:
     table: Any
     gallery: Any
     archive: Any
+    model_note: Any = None
 
 
 def render(services: Services) -> BatchTab:
@@ -124,7 +141,8 @@ def render(services: Services) -> BatchTab:
             recursive = gr.Checkbox(label="Include subfolders (the folder tree is mirrored in the results)",
                                     value=False, elem_id="batch-recursive")
         with gr.Column():
-            model, outscale, device = model_outscale_device(services, config.DEFAULT_MODEL, 4, "batch-device")
+            model, outscale, device, model_note = model_outscale_device(services, config.DEFAULT_MODEL, 4,
+                                                                        "batch-device")
             resume = gr.Checkbox(label="Resume: skip images you already enhanced with these settings", value=False,
                                  info="Recognised by their content and name; the earlier result is listed again")
             with gr.Accordion("Names and metadata", open=False):
@@ -144,7 +162,7 @@ def render(services: Services) -> BatchTab:
         gallery = gr.Gallery(label="Results", columns=4, height=320, format="png")
         archive = gr.File(label="All results (zip)", interactive=False)
     return BatchTab(token, uploads, folder, recursive, model, outscale, device, resume, template, keep_name,
-                    no_overwrite, strip, run, cancel, summary, table, gallery, archive)
+                    no_overwrite, strip, run, cancel, summary, table, gallery, archive, model_note)
 
 
 # -- listen: the events --------------------------------------------------------------------------------
@@ -169,5 +187,8 @@ def listen(services: Services, tab: BatchTab) -> None:
     on_page_load(on_load, None, [tab.model, tab.outscale])
 
 
-def build(services: Services) -> None:
-    listen(services, render(services))
+def build(services: Services, model_lists: ModelLists | None = None) -> None:
+    tab = render(services)
+    listen(services, tab)
+    if model_lists is not None:
+        model_lists.add(tab.model, note=tab.model_note)

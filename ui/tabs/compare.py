@@ -12,13 +12,22 @@ import gradio as gr
 from PIL import Image
 
 from engine.jobs.compare import DEFAULT_REGION_PX, Comparison, compare_models, comparison_grid
-from ui.services import CancelToken, Services, progress_adapter, user_error
+from engine.models.manager import ModelStatus
+from ui.formatting import STATUS_LABEL
+from ui.services import CancelToken, Services, missing_weights_sentence, progress_adapter, user_error
 from utils.images import read_image, to_pil_preview
 
 GRID_PREVIEW_SIDE = 1600
 
 
 # -- handlers: values in, values out -----------------------------------------------------------------
+
+def model_boxes(rows: list[ModelStatus]) -> list[tuple[str, str]]:
+    """The upscalers as (label, name) checkboxes: a plain name, or the name marked "not downloaded"
+    when its weights are not on this server."""
+    return [(row.name if row.available else f"{row.name}  ({STATUS_LABEL.get(row.status, row.status)})", row.name)
+            for row in rows if row.kind == "upscaler"]
+
 
 def region_of(width: int, height: int, x_px: float | None, y_px: float | None,
               side: int) -> tuple[int, int, int, int] | None:
@@ -50,11 +59,17 @@ def compare(services: Services, path: str | None, names: list[str] | None, x_px:
         pixels = read_image(path, max_bytes=config.MAX_IMAGE_BYTES, max_pixels=config.MAX_IMAGE_PIXELS).pixels
         height, width = pixels.shape[:2]
         region = region_of(width, height, x_px, y_px, int(side or DEFAULT_REGION_PX))
-        crop, results = compare_models(pixels, list(names or []), model_manager=services.manager, region=region,
-                                       on_progress=progress_adapter(progress, "models"),
+        manager = services.manager
+        missing = [n for n in names or [] if n in manager.models and not manager.is_available(n)]
+        crop, results = compare_models(pixels, [n for n in names or [] if n not in missing], model_manager=manager,
+                                       region=region, on_progress=progress_adapter(progress, "models"),
                                        should_cancel=services.job_control(CancelToken(), request))
     except Exception as error:  # every failure ends in one sentence (the log has the traceback)
         raise user_error(error) from None
+    # a model without weights is told the web's way (the System tab or the administrator), without paths
+    results += [Comparison(n, None, 0.0, missing_weights_sentence(n, manager.models[n].filename,
+                                                                   services.config.ALLOW_DOWNLOADS))
+                for n in missing]
     ran = [r.model for r in results if r.image is not None]
     return to_pil_preview(comparison_grid(crop, results), GRID_PREVIEW_SIDE), timings_markdown(results), ran
 
@@ -75,11 +90,11 @@ class CompareTab:
 
 
 def render(services: Services) -> CompareTab:
-    manager = services.manager
-    available = [r.name for r in manager.list_models(("upscaler",)) if r.available]
+    rows = services.manager.list_models(("upscaler",))
+    available = [r.name for r in rows if r.available]
     with gr.Accordion("Compare models on a region", open=False, elem_id="compare"):
         with gr.Row():
-            chosen = gr.CheckboxGroup(manager.upscaler_names(), value=available, label="Models",
+            chosen = gr.CheckboxGroup(model_boxes(rows), value=available, label="Models",
                                       elem_id="compare-models")
         with gr.Row():
             x = gr.Number(value=-1, precision=0, label="Region x (-1 = centre)")
@@ -96,7 +111,8 @@ def render(services: Services) -> CompareTab:
 
 # -- listen: the events --------------------------------------------------------------------------------
 
-def listen(services: Services, tab: CompareTab, upload: gr.File, model: gr.Dropdown) -> None:
+def listen(services: Services, tab: CompareTab, upload: gr.File, model: gr.Dropdown,
+           model_lists=None) -> None:
     # The named API's parameters are this function's (scripts call /compare_models by these names).
     def compare_region(path, names, x_px, y_px, side, request: gr.Request, progress=gr.Progress()):
         grid, timings, ran = compare(services, path, names, x_px, y_px, side, request, progress)
@@ -106,7 +122,10 @@ def listen(services: Services, tab: CompareTab, upload: gr.File, model: gr.Dropd
                   api_name="compare_models", concurrency_id="device",
                   concurrency_limit=services.config.CONCURRENCY_LIMIT)
     tab.use.click(lambda name: gr.update(value=name) if name else gr.update(), tab.pick, model, api_name=False)
+    if model_lists is not None:
+        model_lists.add(tab.chosen, model_boxes)
 
 
-def build(services: Services, upload: gr.File, model: gr.Dropdown) -> None:
-    listen(services, render(services), upload, model)
+def build(services: Services, upload: gr.File, model: gr.Dropdown, model_lists=None) -> None:
+    """`model_lists` (ui.widgets.ModelLists): where the model checkboxes register to be refreshed."""
+    listen(services, render(services), upload, model, model_lists)

@@ -1,4 +1,5 @@
-"""History tab: every job with filters; "Run again with these settings" fills the Image tab.
+"""History tab: every job with filters; "Run again with these settings" brings the job's input and
+settings back into the Image tab.
 
 Module-level handlers first (plain values in, values out; tested without a browser), then `render()`
 (the layout) and `listen()` (the events).
@@ -12,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from engine.jobs.history import HEADERS, OwnedHistory
+from engine.jobs.job_folders import kept_input
 from engine.request import EnhanceRequest
 from ui.services import Services
 from ui.tabs.image import ImageControls, fill_image_tab, values_for
@@ -44,10 +46,12 @@ def job_rows(history: OwnedHistory, kind_value: str, status_value: str, text: st
     return [job.row() for job in jobs]
 
 
-def run_again(history: OwnedHistory, available: list[str], names: list[str], number,
-              face_ok: bool = True) -> tuple[list, str]:
-    """(the Image tab's widget values in `names` order, the note) for job `number`'s settings;
-    one sentence if there is no such job or its model is no longer `available`."""
+def run_again(history: OwnedHistory, available: list[str], names: list[str], number, face_ok: bool = True,
+              owner_root: Path | None = None) -> tuple[list, str, str | None]:
+    """(the Image tab's widget values in `names` order, the note, the job's input) for job `number`:
+    its settings, and the input kept beside its result inside `owner_root` (the caller's own job
+    folders; None: the input is gone, or no folder to look in). One sentence if there is no such
+    job or its model is no longer `available`."""
     job = history.get(job_number(number))
     if job is None:
         raise gr.Error(f"There is no job #{job_number(number)} in your history; pick a number from the table.",
@@ -55,8 +59,13 @@ def run_again(history: OwnedHistory, available: list[str], names: list[str], num
     settings = settings_from_job(job.settings)
     if settings.model not in available:
         raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.", print_exception=False)
-    return values_for(names, settings, available, face_ok), (f"Job #{job.id}'s settings are in the Image tab; upload "
-                                                    f"{job.input_name} (or another image) and Enhance.")
+    values = values_for(names, settings, available, face_ok)
+    source = kept_input(job.output_path, job.input_name, owner_root) if owner_root is not None else None
+    if source is not None:
+        return values, f"Job #{job.id}'s image ({job.input_name}) and settings are in the Image tab; press Enhance.", \
+            str(source)
+    return values, (f"Job #{job.id}'s settings are in the Image tab, but its image {job.input_name} is no longer on "
+                    f"the server; upload it (or another image) and Enhance."), None
 
 
 def job_result(history: OwnedHistory, number, output_dir: Path) -> tuple[int, str | None, str]:
@@ -114,7 +123,7 @@ def render() -> HistoryTab:
 
 # -- listen: the events --------------------------------------------------------------------------------
 
-def listen(services: Services, tab: HistoryTab, controls: ImageControls, tabs: gr.Tabs) -> None:
+def listen(services: Services, tab: HistoryTab, controls: ImageControls, tabs: gr.Tabs, upload: gr.File) -> None:
     names = controls.names()
 
     # The named API's parameters are this function's (scripts call /history by these names).
@@ -122,8 +131,9 @@ def listen(services: Services, tab: HistoryTab, controls: ImageControls, tabs: g
         return job_rows(services.history_of(request), kind_value, status_value, text)
 
     def on_again(number, request: gr.Request):
-        return fill_image_tab(*run_again(services.history_of(request), services.manager.upscaler_names(), names,
-                                         number, controls.face_ok))
+        values, note, source = run_again(services.history_of(request), services.manager.upscaler_names(), names,
+                                         number, controls.face_ok, services.owner_root(request))
+        return [*fill_image_tab(values, note), source if source else gr.update(), note]
 
     filters = [tab.kind, tab.status, tab.search]
     tab.refresh.click(rows, filters, tab.table, api_name="history")  # scripts may list their own jobs
@@ -137,8 +147,10 @@ def listen(services: Services, tab: HistoryTab, controls: ImageControls, tabs: g
         return number or None, image, path, note
 
     tab.table.select(on_select, None, [tab.job_id, tab.thumbnail, tab.download, tab.note], api_name=False)
-    tab.again.click(on_again, tab.job_id, [*controls.as_list(), tabs, tab.note], api_name=False)
+    tab.again.click(on_again, tab.job_id, [*controls.as_list(), tabs, tab.note, upload, controls.status],
+                    api_name=False)
 
 
-def build(services: Services, controls: ImageControls, tabs: gr.Tabs) -> None:
-    listen(services, render(), controls, tabs)
+def build(services: Services, controls: ImageControls, tabs: gr.Tabs, upload: gr.File) -> None:
+    """`upload`: the Image tab's input, which "Run again" fills with the job's input."""
+    listen(services, render(), controls, tabs, upload)

@@ -22,7 +22,8 @@ from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, rec
                            restorer_choices, result_size_markdown, slider_pair)
 from ui.services import (CANCELLED_NOTE, CancelToken, Services, device_dropdown, device_of, named_handler,
                          user_error)
-from ui.widgets import on_page_load
+from ui.tabs import image_set
+from ui.widgets import ModelLists, model_note_box, on_page_load, slider_zoom
 from utils.errors import UserError
 from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
 
@@ -52,6 +53,7 @@ class ImageControls:
     or a history job fills them; Enhance reads them)."""
     by_field: dict[str, Any] = field(default_factory=dict)
     face_ok: bool = True  # False: the face checkbox is disabled, so nothing may tick it
+    status: Any = None  # the status line under Enhance, where a job run again from History is told
 
 
     def add(self, name: str, component):
@@ -247,9 +249,10 @@ class ImageTab:
     size_mode: Any = None
     size_width: Any = None
     size_height: Any = None
+    several: Any = None  # ui.tabs.image_set.ImageSet
 
 
-def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
+def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists | None = None) -> ImageTab:
     face_ok, face_info = face_status(services)
     controls = ImageControls(face_ok=face_ok)
     add = controls.add
@@ -262,6 +265,7 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
             upload = gr.File(label="Image (drop, click or choose; PNG, JPEG, WebP, TIFF, AVIF, BMP, GIF and more)",
                              file_types=list(ACCEPTED_EXTENSIONS), type="filepath", elem_id="image-upload",
                              height=120)
+            several = image_set.render()
             with gr.Accordion("Paste an image from the clipboard", open=False):
                 paste = gr.Image(sources=["clipboard"], type="filepath", image_mode=None, label="Paste",
                                  show_label=False, height=160)
@@ -273,6 +277,7 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
         with gr.Column(scale=4):
             w["model"] = gr.Dropdown(choices, value=defaults.model, label="Model", elem_id="model",
                                      info="Photos: RealESRGAN_x4plus; drawings and anime: the anime models")
+            model_note = model_note_box(services, w["model"], "model-note")
             size_mode, size_width, size_height = size_widgets(defaults.size)
             w["outscale"] = gr.Slider(1, 8, value=defaults.outscale, step=0.5, label="Enlarge by (times)",
                                       elem_id="image-outscale", visible=size_mode.value == "scale",
@@ -291,6 +296,7 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
                 enhance_button = gr.Button("Enhance", variant="primary", elem_id="enhance", scale=3)
                 cancel_button = gr.Button("Cancel", variant="secondary", elem_id="cancel", scale=1, size="md")
             status = gr.Markdown(elem_id="status")
+            image_set.phone_button(several)
             with gr.Accordion("More settings", open=False, elem_id="more-settings"):
                 with gr.Row():
                     w["face_restorer"] = gr.Dropdown(restorer_choices(services.manager.list_models(("face",))),
@@ -330,16 +336,21 @@ def render(services: Services, defaults: EnhanceRequest) -> ImageTab:
                                                "applies twice, x4 gives x16; slow)")
     for name, widget in w.items():  # the /enhance_image API's order comes from API_NAMES, not from here
         add(name, widget)
+    controls.status = status
+    if model_lists is not None:
+        model_lists.add(w["model"], note=model_note)
+        model_lists.add(w["blend_model"], lambda rows: [("None", NO_SECOND_MODEL), *model_choices(rows)])
     slider = gr.ImageSlider(label="Before / after", type="pil", format="png", interactive=False,
                             elem_id="result-slider", max_height=720)
+    slider_zoom("result-slider")
     with gr.Row():
         download = gr.File(label="Full-resolution result", interactive=False, elem_id="result-file")
         metrics = gr.Dataframe(headers=["Metric", "Value"], label="Details", interactive=False, elem_id="metrics")
     from ui.tabs import compare
-    compare.build(services, upload, controls.by_field["model"])
+    compare.build(services, upload, controls.by_field["model"], model_lists)
     return ImageTab(controls, upload, paste, preview, recommendation, apply_button, analysis_json, input_size,
                     cancel_token, device, size_note, enhance_button, cancel_button, status, slider, download, metrics,
-                    face_ok, size_mode, size_width, size_height)
+                    face_ok, size_mode, size_width, size_height, several)
 
 
 # -- listen: the events --------------------------------------------------------------------------------
@@ -409,9 +420,11 @@ def listen(services: Services, tab: ImageTab) -> None:
         api_name="enhance_image", concurrency_id="device", concurrency_limit=config.CONCURRENCY_LIMIT,
         show_progress_on=[tab.status])  # one bar, under the Enhance button
     tab.cancel_button.click(on_cancel, tab.cancel_token, None, queue=False, api_name=False)
+    image_set.listen(services, tab.several, tab)
 
 
-def build(services: Services, defaults: EnhanceRequest) -> tuple[ImageControls, Any]:
-    tab = render(services, defaults)
+def build(services: Services, defaults: EnhanceRequest,
+          model_lists: ModelLists | None = None) -> tuple[ImageControls, Any]:
+    tab = render(services, defaults, model_lists)
     listen(services, tab)
     return tab.controls, tab.upload

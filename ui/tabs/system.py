@@ -13,12 +13,12 @@ import gradio as gr
 
 from ui.formatting import models_table, system_markdown
 from ui.services import Services, progress_adapter, user_error
-from ui.widgets import on_page_load
+from ui.widgets import ModelLists, on_page_load
 from utils.gpu import GPUDetector
 from utils.metrics import format_bytes
 
 LIVE_EVERY_S = 10
-DOWNLOADS_OFF = ("**Downloads are off on this server**, so models marked \"weights missing\" cannot be fetched "
+DOWNLOADS_OFF = ("**Downloads are off on this server**, so models marked \"not downloaded\" cannot be fetched "
                  "here: the administrator can put their files in the weights folder, or turn downloads on "
                  "(REALESRGAN_ALLOW_DOWNLOADS=true) and restart.")
 MODEL_HEADERS = ["Model", "Kind", "Status", "Size", "Description"]
@@ -81,7 +81,8 @@ def render(services: Services) -> SystemTab:
     if not config.ALLOW_DOWNLOADS:
         gr.Markdown(DOWNLOADS_OFF, elem_id="downloads-off")
     with gr.Row(visible=config.ALLOW_DOWNLOADS):
-        to_download = gr.Dropdown(missing, value=missing[0] if missing else None, label="Download official weights")
+        to_download = gr.Dropdown(missing, value=missing[0] if missing else None, label="Download official weights",
+                                  elem_id="download-choice")
         download_button = gr.Button("Download", elem_id="download-model")
     refresh = gr.Button("Refresh")
     status = gr.Markdown()
@@ -90,7 +91,7 @@ def render(services: Services) -> SystemTab:
 
 # -- listen: the events --------------------------------------------------------------------------------
 
-def listen(services: Services, tab: SystemTab) -> None:
+def listen(services: Services, tab: SystemTab, model_lists: ModelLists | None = None) -> None:
     def on_refresh():
         info, table, missing = snapshot(services)
         return info, table, missing_choice(missing)
@@ -105,9 +106,19 @@ def listen(services: Services, tab: SystemTab) -> None:
     # the figures only: the download choice stays as the user left it
     gr.Timer(LIVE_EVERY_S).tick(lambda: snapshot(services)[:2], None, outputs[:2], api_name=False, queue=False,
                                 show_progress="hidden")
-    tab.download_button.click(on_download, tab.to_download, [tab.summary, tab.models, tab.to_download, tab.status],
-                              api_name=False, concurrency_id="downloads", concurrency_limit=1)
+    downloaded = tab.download_button.click(on_download, tab.to_download,
+                                           [tab.summary, tab.models, tab.to_download, tab.status], api_name=False,
+                                           concurrency_id="downloads", concurrency_limit=1)
+    if model_lists is not None and model_lists.entries:
+        # every model list on the page says what is here now: after a download, and on each page load
+        # (another visitor, or the administrator, may have added weights since the server started)
+        def refresh_lists(*chosen):
+            return model_lists.updates(services, *chosen)
+        downloaded.success(refresh_lists, model_lists.inputs(), model_lists.outputs(), api_name=False, queue=False)
+        # on a page load the choices only: each tab's own load sets its model, whose change sets its note
+        lists = model_lists.outputs()[:len(model_lists.entries)]
+        on_page_load(lambda: model_lists.updates(services), None, lists)
 
 
-def build(services: Services) -> None:
-    listen(services, render(services))
+def build(services: Services, model_lists: ModelLists | None = None) -> None:
+    listen(services, render(services), model_lists)

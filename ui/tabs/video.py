@@ -14,7 +14,7 @@ import gradio as gr
 from engine.jobs.video import CODECS, VIDEO_MODEL, enhance_video_direct, video_defaults
 from engine.request import EnhanceRequest
 from ui.services import CANCELLED_NOTE, CancelToken, Services, device_of
-from ui.widgets import listen_cancel, model_outscale_device, on_page_load, run_buttons
+from ui.widgets import ModelLists, listen_cancel, model_outscale_device, on_page_load, run_buttons
 from utils.errors import UserError
 from utils.progress import format_seconds
 from utils.video_probe import VideoInfo, probe_video
@@ -100,6 +100,7 @@ class VideoTab:
     status: Any
     result: Any
     info: Any = None
+    model_note: Any = None
 
 
 def render(services: Services) -> VideoTab:
@@ -112,7 +113,8 @@ def render(services: Services) -> VideoTab:
                                         elem_id="video-preview-seconds")
             info = gr.Markdown(elem_id="video-info")
         with gr.Column():
-            model, outscale, device = model_outscale_device(services, VIDEO_MODEL, 2, "video-device")
+            model, outscale, device, model_note = model_outscale_device(services, VIDEO_MODEL, 2,
+                                                                        "video-device")
             with gr.Row():
                 codec = gr.Dropdown(list(CODECS), value="h264", label="Codec")
                 crf = gr.Slider(0, 51, value=18, step=1, label="Quality loss (lower = better, bigger file)",
@@ -121,7 +123,7 @@ def render(services: Services) -> VideoTab:
     status = gr.Markdown(elem_id="video-status")
     result = gr.Video(label="Result", interactive=False, elem_id="video-result")
     return VideoTab(token, source, preview_seconds, model, outscale, device, codec, crf, run, cancel, status, result,
-                    info)
+                    info, model_note)
 
 
 # -- listen: the events --------------------------------------------------------------------------------
@@ -148,5 +150,8 @@ def listen(services: Services, tab: VideoTab) -> None:
     on_page_load(lambda: services.remembered().model if services.has_remembered() else VIDEO_MODEL, None, tab.model)
 
 
-def build(services: Services) -> None:
-    listen(services, render(services))
+def build(services: Services, model_lists: ModelLists | None = None) -> None:
+    tab = render(services)
+    listen(services, tab)
+    if model_lists is not None:
+        model_lists.add(tab.model, note=tab.model_note)
