@@ -58,30 +58,32 @@ class TilePlan:
         return sum(s.length for s in self.rows) * sum(s.length for s in self.cols)
 
 
-def plan_axis(length: int, tile_px: int, pad_px: int) -> tuple[Segment, ...]:
-    """Equal cores of at most `tile_px` covering [0, length), each widened by `pad_px` of context."""
+def plan_axis(length: int, tile_px: int, pad_px: int, edge_px: int = 0) -> tuple[Segment, ...]:
+    """Equal cores of at most `tile_px` covering [0, length), each widened by `pad_px` of context.
+
+    `edge_px` of `length` at each end is a mirrored border, not picture: it is context for the
+    outer tiles, so the cores are sized on the picture (`length - 2 * edge_px`) and a border never
+    adds a tile (a 2048 px picture with a 32 px border takes two 1024 px tiles, not three)."""
     if length < 1:
         raise ValueError("length must be positive")
-    if tile_px <= 0 or tile_px >= length:
+    content = length - 2 * edge_px
+    if content < 1:
+        raise ValueError("the border leaves no picture")
+    if tile_px <= 0 or tile_px >= content:
         return (Segment(0, length, 0, length),)
-    count = math.ceil(length / tile_px)
-    core = math.ceil(length / count)
-    segments = []
-    for i in range(count):
-        core_start, core_stop = i * core, min(length, (i + 1) * core)
-        if core_start >= length:
-            break
-        segments.append(Segment(max(0, core_start - pad_px), min(length, core_stop + pad_px),
-                                core_start, core_stop))
-    return tuple(segments)
+    count = math.ceil(content / tile_px)
+    core = math.ceil(content / count)
+    bounds = [0] + [edge_px + i * core for i in range(1, count) if i * core < content] + [length]
+    return tuple(Segment(max(0, start - pad_px), min(length, stop + pad_px), start, stop)
+                 for start, stop in zip(bounds, bounds[1:]))
 
 
-def plan_tiles(height: int, width: int, tile_px: int, pad_px: int = 16) -> TilePlan:
-    """`tile_px` 0 means one tile (no tiling)."""
-    if tile_px < 0 or pad_px < 0:
-        raise ValueError("tile_px and pad_px must be >= 0")
+def plan_tiles(height: int, width: int, tile_px: int, pad_px: int = 16, edge_px: int = 0) -> TilePlan:
+    """`tile_px` 0 means one tile (no tiling); `edge_px`: the mirrored border included in the sizes."""
+    if tile_px < 0 or pad_px < 0 or edge_px < 0:
+        raise ValueError("tile_px, pad_px and edge_px must be >= 0")
     return TilePlan(height, width, tile_px, pad_px,
-                    plan_axis(height, tile_px, pad_px), plan_axis(width, tile_px, pad_px))
+                    plan_axis(height, tile_px, pad_px, edge_px), plan_axis(width, tile_px, pad_px, edge_px))
 
 
 def axis_windows(segments: tuple[Segment, ...], scale: int, ramp_fraction: float = 0.5) -> list[np.ndarray]:

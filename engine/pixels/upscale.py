@@ -140,7 +140,7 @@ def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptio
     retries = 0
     while True:
         try:
-            plan = plan_tiles(height + 2 * edge, width + 2 * edge, tile, options.pad_px)
+            plan = plan_tiles(height + 2 * edge, width + 2 * edge, tile, options.pad_px, edge)
             total = plan.count * passes
 
             def tile_done(done: int, count: int, offset: int = 0) -> None:

@@ -79,7 +79,7 @@ def test_out_of_memory_retries_with_smaller_tiles(anime_video_model, chelsea):
     assert report.retries == 2 and report.tile_px == 32
     assert out.shape == (512, 512, 3)
     edge = 8  # the mirrored border upscale_pixels adds (pad_px, at least 8)
-    direct = upscale_rgb(anime_video_model, mirror_pad(rgb, edge), plan_tiles(128 + 2 * edge, 128 + 2 * edge, 32, 8))
+    direct = upscale_rgb(anime_video_model, mirror_pad(rgb, edge), plan_tiles(128 + 2 * edge, 128 + 2 * edge, 32, 8, edge))
     assert np.array_equal(out, crop_edge(direct, edge * 4))
 
 

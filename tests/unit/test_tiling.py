@@ -36,6 +36,22 @@ def test_pixels_nearest_a_tile_border_get_no_weight():
     assert first[-8:].max() < 1e-3 and second[:8].max() < 1e-3
 
 
+@pytest.mark.parametrize("length", [1, 37, 64, 65, 179, 451, 1025, 2048])
+@pytest.mark.parametrize("tile,pad", [(32, 8), (64, 16), (100, 32), (512, 32), (1024, 32)])
+def test_a_mirrored_border_is_context_and_never_adds_a_tile(length, tile, pad):
+    edge = max(8, pad)
+    segments = plan_axis(length + 2 * edge, tile, pad, edge)
+    covered = np.zeros(length + 2 * edge, dtype=int)
+    for seg in segments:
+        covered[seg.core_start:seg.core_stop] += 1
+        assert 0 <= seg.start <= seg.core_start < seg.core_stop <= seg.stop <= length + 2 * edge
+        assert seg.length <= max(tile, 1) + 2 * max(pad, edge) or len(segments) == 1
+    assert (covered == 1).all()
+    assert len(segments) == (1 if tile >= length else -(-length // tile))  # as many tiles as without it
+    inner = [seg.core_stop - seg.core_start for seg in segments[1:-1]]
+    assert len(set(inner)) <= 1 and all(c <= tile for c in inner)  # equal cores within the tile size
+
+
 def test_equal_cores_keep_overhead_small():
     plan = plan_tiles(2048, 2048, 512, 32)
     assert len(plan.rows) == 4 and {s.core_stop - s.core_start for s in plan.rows} == {512}
@@ -95,7 +111,9 @@ def test_half_precision_tiles_are_larger_and_a_2048_picture_takes_four(monkeypat
     half = tile_for("ESRGAN", cpu, 3000, 4000, precision="bf16")
     assert 0 < fp32 < half
     assert tile_for("ESRGAN", cpu, 2048, 2048, precision="bf16") == 1024
-    plan = plan_tiles(2048, 2048, 1024, 32)
-    assert plan.count == 4 and plan.input_pixels() / 2048**2 < plan_tiles(2048, 2048, 512, 32).input_pixels() / 2048**2
+    bordered = 2048 + 2 * 32  # upscale_pixels' mirrored border: the tiles' outer context
+    plan, before = plan_tiles(bordered, bordered, 1024, 32, 32), plan_tiles(bordered, bordered, 512, 32, 32)
+    assert plan.count == 4 and before.count == 16
+    assert plan.input_pixels() / bordered**2 < 1.07 < 1.19 < before.input_pixels() / bordered**2
     monkeypatch.setattr(engine.pixels.upscale, "free_memory_bytes", lambda device, reserve: 1 * 2**30)
     assert 0 < tile_for("ESRGAN", cpu, 2048, 2048, precision="bf16") < 512  # a small machine: memory decides
