@@ -12,6 +12,7 @@ import torch
 from engine.faces.alignment import FACE_SIZE, align_face, paste_face, soft_mask_from_parsing, square_mask
 from engine.faces.detection import DetectedFace, detect_faces, load_detector
 from engine.pixels.inference import CancelCheck, autocast_for, is_out_of_memory
+from engine.models.forward_watch import watched_forward
 from engine.models.manager import LoadedModel, ModelManager
 from engine.models.registry import FACE_RESTORERS
 from engine.models.weights import load_state_dict
@@ -67,13 +68,14 @@ def load_parser(model_manager: ModelManager, device: torch.device):
     return model_manager.cached(("face-parser", str(device), "fp32", None), build)
 
 
-def run_restorer(model: LoadedModel, face_rgb: np.ndarray) -> np.ndarray:
-    """512x512 uint8 RGB face -> restored 512x512 float32 RGB in 0..1."""
+def run_restorer(model: LoadedModel, face_rgb: np.ndarray, should_cancel: CancelCheck | None = None) -> np.ndarray:
+    """512x512 uint8 RGB face -> restored 512x512 float32 RGB in 0..1; `should_cancel` is checked
+    before every weighted layer (a GFPGAN pass is seconds on a CPU)."""
     x = torch.from_numpy(np.ascontiguousarray(face_rgb).copy()).to(model.device).permute(2, 0, 1)[None].float().div_(255)
     x = (x - 0.5) / 0.5
     kwargs = dict(model.profile.forward_kwargs)
     try:
-        with torch.inference_mode(), autocast_for(model):
+        with torch.inference_mode(), autocast_for(model), watched_forward(model.descriptor.model, should_cancel):
             out = model.descriptor.model(x, **kwargs)[0]
     except Exception as error:
         if is_out_of_memory(error):
@@ -121,7 +123,7 @@ def restore_faces(original: np.ndarray, upscaled: np.ndarray, *, model_manager: 
         except ValueError:
             log.info("skipping a face with degenerate landmarks at %s", face.box)
             continue
-        restored = blend_fidelity(run_restorer(model, crop), crop, options.fidelity)
+        restored = blend_fidelity(run_restorer(model, crop, should_cancel), crop, options.fidelity)
         mask = parse_mask(parser, restored, model.device) if parser is not None else square_mask()
         paste_face(out, restored, mask, matrix, scale)
     if faces:

@@ -1,0 +1,102 @@
+"""python -m bench.forward_watch [--side PX] [--rounds N] [--out FILE]: what the cancel hooks
+(engine/models/forward_watch.py) cost. The same tiles through `run_batch` with and without a stop
+check, alternated in one process so that load on the machine falls on both alike; the ratio of the
+medians is the hooks' cost. The check is a real `JobControl` (cancel flag, a client-gone callable,
+a time limit), as a web job has."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import finish, print_markdown  # noqa: E402
+from engine.jobs.job_control import JobControl  # noqa: E402
+from engine.models.forward_watch import watched_forward, weighted_layers  # noqa: E402
+from engine.models.manager import ModelManager  # noqa: E402
+from engine.pixels.inference import run_batch  # noqa: E402
+
+MODELS = ("RealESRGAN_x4plus", "realesr-animevideov3")
+
+
+def stop_check() -> JobControl:
+    flag = threading.Event()
+    return JobControl(cancelled=flag.is_set, client_gone=lambda: False, time_limit_s=3600)
+
+
+def hook_call_seconds(layers: int = 100, rounds: int = 30) -> float:
+    """Seconds one hook call adds to a layer: best of `rounds`, with and without the hooks."""
+    import torch
+    stack = torch.nn.Sequential(*[torch.nn.Conv2d(1, 1, 1) for _ in range(layers)])
+    x = torch.zeros(1, 1, 1, 1)
+    check = stop_check()
+
+    def best(context) -> float:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            with torch.inference_mode(), context():
+                for _ in range(10):
+                    stack(x)
+            times.append(time.perf_counter() - started)
+        return min(times) / (10 * layers)
+    plain = best(contextlib.nullcontext)
+    return max(0.0, best(lambda: watched_forward(stack, check)) - plain)
+
+
+def measure(manager: ModelManager, name: str, side: int, rounds: int, hook_s: float) -> dict:
+    model = manager.load_model(name)
+    from skimage import data
+    tile = np.ascontiguousarray(data.astronaut()[40:40 + side, 150:150 + side])
+    check = stop_check()
+    calls = 0
+
+    def counted() -> bool:
+        nonlocal calls
+        calls += 1
+        return check()
+    run_batch(model, [tile], 255, measure=False)  # the device's first-call work, in neither figure
+    plain, watched = [], []
+    for _ in range(rounds):
+        for times, kwargs in ((plain, {}), (watched, {"should_cancel": counted})):
+            started = time.perf_counter()
+            run_batch(model, [tile], 255, measure=False, **kwargs)
+            times.append(time.perf_counter() - started)
+    plain_s, watched_s = statistics.median(plain), statistics.median(watched)
+    return {"model": name, "side_px": side, "device": str(model.device), "precision": model.precision,
+            "weighted_layers": len(weighted_layers(model.descriptor.model)), "checks_per_forward": calls // rounds,
+            "plain_s": round(plain_s, 4), "watched_s": round(watched_s, 4),
+            "overhead_pct": round(100 * (watched_s / plain_s - 1), 2),
+            "hook_call_us": round(hook_s * 1e6, 2),
+            "estimated_pct": round(100 * hook_s * (calls // rounds) / plain_s, 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--side", type=int, default=64, help="tile side in input pixels")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "forward_watch.json")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as weights:
+        manager = ModelManager(weights_dir=weights)
+        hook_s = hook_call_seconds()
+        rows = [measure(manager, name, args.side, args.rounds, hook_s) for name in MODELS]
+    print_markdown(["model", "tile", "device", "checks/forward", "plain s", "watched s", "cost (ratio)",
+                    "one hook call", "cost (calls x hook)"],
+                   [[r["model"], f"{r['side_px']} px", f"{r['device']} {r['precision']}", str(r["checks_per_forward"]),
+                     f"{r['plain_s']:.4f}", f"{r['watched_s']:.4f}", f"{r['overhead_pct']:+.2f} %",
+                     f"{r['hook_call_us']:.2f} us", f"{r['estimated_pct']:.3f} %"] for r in rows])
+    return finish(args.out, "forward_watch", rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
