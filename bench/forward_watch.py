@@ -1,13 +1,12 @@
 """python -m bench.forward_watch [--side PX] [--rounds N] [--out FILE]: what the cancel hooks
 (engine/models/forward_watch.py) cost. The same tiles through `run_batch` with and without a stop
 check, alternated in one process so that load on the machine falls on both alike; the ratio of the
-medians is the hooks' cost. The check is a real `JobControl` (cancel flag, a client-gone callable,
+best times (the least disturbed runs) is the hooks' cost. The check is a real `JobControl` (cancel flag, a client-gone callable,
 a time limit), as a web job has."""
 from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
 import tempfile
 import threading
@@ -71,7 +70,7 @@ def measure(manager: ModelManager, name: str, side: int, rounds: int, hook_s: fl
             started = time.perf_counter()
             run_batch(model, [tile], 255, measure=False, **kwargs)
             times.append(time.perf_counter() - started)
-    plain_s, watched_s = statistics.median(plain), statistics.median(watched)
+    plain_s, watched_s = min(plain), min(watched)
     return {"model": name, "side_px": side, "device": str(model.device), "precision": model.precision,
             "weighted_layers": len(weighted_layers(model.descriptor.model)), "checks_per_forward": calls // rounds,
             "plain_s": round(plain_s, 4), "watched_s": round(watched_s, 4),

@@ -143,13 +143,13 @@ def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptio
                 plan.input_pixels() * passes))
             report.start()
             up = upscale_rgb(model, rgb, plan, batch_size=options.batch_size, on_tile=report.tile_done,
-                             should_cancel=should_cancel, on_layer=report.heartbeat)
+                             should_cancel=should_cancel, on_layer=report.heartbeat if on_progress else None)
             if alpha is not None:
                 if options.alpha_upsampler == "realesrgan":
                     alpha_rgb = mirror_pad(np.ascontiguousarray(np.repeat(alpha[..., None], 3, axis=2)), edge)
                     up_alpha = upscale_rgb(model, alpha_rgb, plan, batch_size=options.batch_size,
                                            on_tile=lambda d, c: report.tile_done(plan.count + d, c),
-                                           should_cancel=should_cancel, on_layer=report.heartbeat)
+                                           should_cancel=should_cancel, on_layer=report.heartbeat if on_progress else None)
                     up_alpha = _to_gray(crop_edge(up_alpha, edge * model.scale))
                 else:
                     up_alpha = cv2.resize(alpha, (width * model.scale, height * model.scale),

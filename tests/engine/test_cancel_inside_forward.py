@@ -176,3 +176,33 @@ def test_a_video_job_stops_inside_a_frame(tmp_path, manager, frame_batch):
         spy.remove()
     assert (spy.started, spy.finished) == (45, 44)
     assert not out.exists() or list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("architecture", ["GFPGAN", "RestoreFormer"])
+def test_a_face_restorer_pass_stops_inside_its_forward(architecture):
+    """The face restorers the registry loads, built by spandrel from stand-in (random) weights."""
+    from spandrel.architectures.GFPGAN import GFPGAN
+    from spandrel.architectures.RestoreFormer import RestoreFormer
+
+    from engine.faces.restore import run_restorer
+    from engine.models.manager import LoadedModel, build_descriptor, prepare_for_device
+    from utils.gpu import choose_device
+    torch.manual_seed(0)
+    network = GFPGAN(out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None, fix_decoder=False,
+                     num_mlp=8, input_is_latent=True, different_w=True, narrow=1, sft_half=True) \
+        if architecture == "GFPGAN" else RestoreFormer()
+    descriptor, precision = prepare_for_device(build_descriptor(network.state_dict(), architecture),
+                                               choose_device("cpu", None, True))
+    model = LoadedModel(architecture, descriptor, descriptor.scale, torch.device("cpu"), precision, "custom", 0.0)
+    assert model.architecture == architecture
+    layers = len(weighted_layers(descriptor.model))
+    flag = threading.Event()
+    spy = LayerSpy(descriptor.model, at_layer=lambda n: flag.set() if n == 6 else None)
+    face = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    try:
+        with pytest.raises(Cancelled):
+            run_restorer(model, face, JobControl(cancelled=flag.is_set))
+    finally:
+        spy.remove()
+    assert (spy.started, spy.finished) == (6, 5) and layers > 50
+    assert all_hooks(descriptor.model) == 0
