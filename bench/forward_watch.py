@@ -1,13 +1,14 @@
-"""python -m bench.forward_watch [--side PX] [--rounds N] [--out FILE]: what the cancel hooks
+"""python -m bench.forward_watch [--sides PX...] [--rounds N] [--threads N] [--out FILE]: what the cancel hooks
 (engine/models/forward_watch.py) cost. The same tiles through `run_batch` with and without a stop
 check, alternated in one process, timed in this process's CPU seconds (all its threads), which other
-programs on a shared machine do not inflate as they do the wall clock; the ratio of the best runs
-is the hooks' cost. The check is a real `JobControl` (cancel flag, a client-gone callable,
+programs on a shared machine do not inflate as they do the wall clock (one torch thread by default,
+so no OpenMP spin-waiting either); the median ratio of back-to-back pairs is the hooks' cost. The check is a real `JobControl` (cancel flag, a client-gone callable,
 a time limit), as a web job has."""
 from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import sys
 import tempfile
 import threading
@@ -66,35 +67,52 @@ def measure(manager: ModelManager, name: str, side: int, rounds: int, hook_s: fl
         return check()
     run_batch(model, [tile], 255, measure=False)  # the device's first-call work, in neither figure
     plain, watched = [], []
-    for _ in range(rounds):
-        for times, kwargs in ((plain, {}), (watched, {"should_cancel": counted})):
+    for round_ in range(rounds):
+        pair = [(plain, {}), (watched, {"should_cancel": counted})]
+        for times, kwargs in pair if round_ % 2 == 0 else pair[::-1]:  # either may go first
             started = time.process_time()
             run_batch(model, [tile], 255, measure=False, **kwargs)
             times.append(time.process_time() - started)
+    network = model.descriptor.model
+    started = time.process_time()
+    for _ in range(200):  # registering and removing the hooks, once per forward
+        with watched_forward(network, check):
+            pass
+    setup_s = (time.process_time() - started) / 200
     plain_s, watched_s = min(plain), min(watched)
+    # each pair ran back to back: the median of their ratios cancels slow drifts in the machine's load
+    paired = statistics.median(w / p for p, w in zip(plain, watched))
     return {"model": name, "side_px": side, "device": str(model.device), "precision": model.precision,
             "weighted_layers": len(weighted_layers(model.descriptor.model)), "checks_per_forward": calls // rounds,
             "plain_s": round(plain_s, 4), "watched_s": round(watched_s, 4),
-            "overhead_pct": round(100 * (watched_s / plain_s - 1), 2),
+            "overhead_pct": round(100 * (paired - 1), 2),
             "hook_call_us": round(hook_s * 1e6, 2),
-            "estimated_pct": round(100 * hook_s * (calls // rounds) / plain_s, 3)}
+            "setup_us": round(setup_s * 1e6, 1),
+            "estimated_pct": round(100 * (hook_s * (calls // rounds) + setup_s) / plain_s, 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side", type=int, default=64, help="tile side in input pixels")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sides", type=int, nargs="+", default=[64, 192],
+                        help="tile sides in input pixels (64: a small tile; 192: a small image or video frame)")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: no OpenMP spin-waiting in the CPU seconds; 0: torch's default)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "forward_watch.json")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as weights:
         manager = ModelManager(weights_dir=weights)
         hook_s = hook_call_seconds()
-        rows = [measure(manager, name, args.side, args.rounds, hook_s) for name in MODELS]
+        rows = [measure(manager, name, side, args.rounds, hook_s) for name in MODELS for side in args.sides]
     print_markdown(["model", "tile", "device", "checks/forward", "plain CPU s", "watched CPU s", "cost (ratio)",
-                    "one hook call", "cost (calls x hook)"],
+                    "one hook call", "hooks on+off", "cost (parts)"],
                    [[r["model"], f"{r['side_px']} px", f"{r['device']} {r['precision']}", str(r["checks_per_forward"]),
                      f"{r['plain_s']:.4f}", f"{r['watched_s']:.4f}", f"{r['overhead_pct']:+.2f} %",
-                     f"{r['hook_call_us']:.2f} us", f"{r['estimated_pct']:.3f} %"] for r in rows])
+                     f"{r['hook_call_us']:.2f} us", f"{r['setup_us']:.0f} us", f"{r['estimated_pct']:.3f} %"]
+                    for r in rows])
     return finish(args.out, "forward_watch", rows)
 
 

@@ -77,6 +77,13 @@ def upscale_rgb(model: LoadedModel, rgb: np.ndarray, plan: TilePlan, *, batch_si
                 on_layer: LayerFn | None = None) -> np.ndarray:
     """Upscale an HxWx3 uint8/uint16 image by `model.scale`; returns the same dtype. `should_cancel`
     is checked before every tile and every weighted layer, `on_layer` called before every layer."""
+    # the hooks go on once for the whole image, not once a tile: a small tile's forward is short
+    with watched_forward(model.descriptor.model, should_cancel, on_layer):
+        return _upscale_tiles(model, rgb, plan, batch_size=batch_size, on_tile=on_tile, should_cancel=should_cancel)
+
+
+def _upscale_tiles(model: LoadedModel, rgb: np.ndarray, plan: TilePlan, *, batch_size: int,
+                   on_tile: TileProgress | None, should_cancel: CancelCheck | None) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError("upscale_rgb takes an HxWx3 array")
     s = model.scale
@@ -98,7 +105,7 @@ def upscale_rgb(model: LoadedModel, rgb: np.ndarray, plan: TilePlan, *, batch_si
             if should_cancel and should_cancel():
                 raise Cancelled(CANCELLED_NOTE)
             inputs = [rgb[t.y.start:t.y.stop, t.x.start:t.x.stop] for t in group]
-            outputs = run_batch(model, inputs, top, should_cancel=should_cancel, on_layer=on_layer)
+            outputs = run_batch(model, inputs, top)
             wy = torch.from_numpy(wy_all[r])[:, None]
             for t, result in zip(group, outputs):
                 weighted = (result * wy * torch.from_numpy(wx_all[t.col])[None, :]).permute(1, 2, 0)
