@@ -1,9 +1,16 @@
-"""python -m bench.forward_watch [--sides PX...] [--rounds N] [--threads N] [--out FILE]: what the cancel hooks
-(engine/models/forward_watch.py) cost. The same tiles through `run_batch` with and without a stop
-check, alternated in one process, timed in this process's CPU seconds (all its threads), which other
-programs on a shared machine do not inflate as they do the wall clock (one torch thread by default,
-so no OpenMP spin-waiting either); the median ratio of back-to-back pairs is the hooks' cost. The check is a real `JobControl` (cancel flag, a client-gone callable,
-a time limit), as a web job has."""
+"""python -m bench.forward_watch [--sides PX...] [--rounds N] [--threads N] [--out FILE]: what the
+cancel hooks (engine/models/forward_watch.py) cost.
+
+The same tiles through `run_batch` with and without a stop check (a real `JobControl`: cancel flag,
+a client-gone callable, a time limit, as a web job has), alternated in one process and timed in
+this process's CPU seconds, which other programs on a shared machine do not inflate as they do the
+wall clock (one torch thread by default, so no OpenMP spin-waiting either); the median ratio of
+back-to-back pairs is "cost (ratio)". On a busy machine that ratio still moves by a percent or two,
+more than the hooks cost, so the parts are also measured alone: one hook call (a stack of 1x1
+convolutions on a 1x1 input, where the hook is most of the time) times the checks a forward makes,
+plus registering and removing the hooks: "cost (parts)". The hooks go on and off at every forward
+here, as for a batch of video frames: an upper bound, since an image's tiles share one registration.
+"""
 from __future__ import annotations
 
 import argparse
