@@ -1,11 +1,12 @@
 """A job's stop check inside a forward pass: cancel within one layer, not one tile.
 
 A tile of RealESRGAN_x4plus takes seconds on a CPU, so a check between tiles leaves the user
-waiting. `watched_forward` registers a forward pre-hook on every layer that holds weights (the
-convolutions, PReLUs, linear and modulated layers: where the time goes) for the duration of one
-job's forward, and removes them after. Before each such layer the hook calls the job's
-`should_cancel` (a `JobControl` raises its own error for a gone client or the time limit; True
-means the user cancelled and the hook raises `Cancelled`) and `on_layer`, e.g. a progress heartbeat.
+waiting. `watched_forward` registers a forward pre-hook on every layer with a weight matrix or
+kernel (the convolutions, linear and modulated layers: where the time goes) for the duration of
+one job's pass over an image (or one forward), and removes them after. Before each such layer the
+hook calls the job's `should_cancel` (a `JobControl` raises its own error for a gone client or the
+time limit; True means the user cancelled and the hook raises `Cancelled`) and `on_layer`, e.g. a
+progress heartbeat.
 
 A cached model is shared by every job that uses it, and two jobs may run it at once in two threads.
 Each job's hooks act only in the thread that registered them, so each forward answers to its own
@@ -36,11 +37,12 @@ _LAYERS: weakref.WeakKeyDictionary[torch.nn.Module, tuple[torch.nn.Module, ...]]
 
 
 def weighted_layers(network: torch.nn.Module) -> tuple[torch.nn.Module, ...]:
-    """The modules that hold weights of their own, in registration order (a container's children
-    are counted, not the container)."""
+    """The modules with a weight matrix or kernel of their own (a parameter of two or more
+    dimensions: convolutions, linear and modulated layers, where the time goes; not PReLU or norm
+    layers, whose 1-D weights cost little to apply), in registration order."""
     layers = _LAYERS.get(network)
     if layers is None:
-        layers = tuple(m for m in network.modules() if next(m.parameters(recurse=False), None) is not None)
+        layers = tuple(m for m in network.modules() if any(p.dim() >= 2 for p in m.parameters(recurse=False)))
         _LAYERS[network] = layers
     return layers
 
