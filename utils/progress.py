@@ -58,6 +58,7 @@ class ProgressEstimate:
         self.started = clock()
         self.first: tuple[float, int] | None = None
         self.expecting: tuple[float, float, int] | None = None  # (since, expected seconds, total)
+        self.last_done = 0
 
     def __call__(self, done: int, total: int, note: str) -> None:
         now = self.clock()
@@ -66,8 +67,9 @@ class ProgressEstimate:
         expected_s = getattr(note, "expected_s", None)
         if expected_s is None:
             self.expecting = None
-        elif self.expecting is None or self.expecting[1:] != (expected_s, total):
+        elif self.expecting is None or self.expecting[1:] != (expected_s, total) or done < self.last_done:
             self.expecting = (now, expected_s, total)  # a new stage: its clock starts now
+        self.last_done = done
         shown = self.expected_progress(now, done, total)
         self.report(done if shown is None else shown, total, f"{note} · {self.describe(now, done, total)}")
 

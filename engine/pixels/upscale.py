@@ -142,14 +142,15 @@ def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptio
             report = TileReport(on_progress, plan.count * passes, model.speed.expected_seconds(
                 plan.input_pixels() * passes))
             report.start()
+            heartbeat = report.heartbeat if on_progress else None
             up = upscale_rgb(model, rgb, plan, batch_size=options.batch_size, on_tile=report.tile_done,
-                             should_cancel=should_cancel, on_layer=report.heartbeat if on_progress else None)
+                             should_cancel=should_cancel, on_layer=heartbeat)
             if alpha is not None:
                 if options.alpha_upsampler == "realesrgan":
                     alpha_rgb = mirror_pad(np.ascontiguousarray(np.repeat(alpha[..., None], 3, axis=2)), edge)
                     up_alpha = upscale_rgb(model, alpha_rgb, plan, batch_size=options.batch_size,
                                            on_tile=lambda d, c: report.tile_done(plan.count + d, c),
-                                           should_cancel=should_cancel, on_layer=report.heartbeat if on_progress else None)
+                                           should_cancel=should_cancel, on_layer=heartbeat)
                     up_alpha = _to_gray(crop_edge(up_alpha, edge * model.scale))
                 else:
                     up_alpha = cv2.resize(alpha, (width * model.scale, height * model.scale),

@@ -72,3 +72,16 @@ def test_a_prefix_keeps_the_expectation():
     note = with_prefix("RealESRGAN_x4plus, pass 1/2", ProgressNote("tile 1/1", 12.0))
     assert note == "RealESRGAN_x4plus, pass 1/2: tile 1/1" and note.expected_s == 12.0
     assert with_prefix("", "tile 1/1") == "tile 1/1" and with_prefix("a", "b") == "a: b"
+
+
+def test_a_second_stage_with_the_same_expectation_starts_its_own_clock():
+    clock, seen = ManualClock(), []
+    estimate = ProgressEstimate(lambda d, t, n: seen.append((d, n)), "tiles", clock)
+    note = ProgressNote("tile 1/1", expected_s=10.0)
+    estimate(0, 1, note)
+    clock.now += 8
+    estimate(1, 1, note)  # the first model's pass is done
+    estimate(0, 1, note)  # a second model of the same speed on the same image starts
+    clock.now += 2
+    estimate(0, 1, note)
+    assert seen[-1][0] == 0.2 and seen[-1][1].endswith("about 8 s left")
