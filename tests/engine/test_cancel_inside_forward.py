@@ -206,3 +206,27 @@ def test_a_face_restorer_pass_stops_inside_its_forward(architecture):
         spy.remove()
     assert (spy.started, spy.finished) == (6, 5) and layers > 50
     assert all_hooks(descriptor.model) == 0
+
+
+def test_a_batch_stops_inside_the_current_image_and_keeps_the_finished_ones(tmp_path, manager, chelsea):
+    from PIL import Image
+
+    from engine.jobs.batch import process_batch
+    inputs = []
+    for i, name in enumerate(("first", "second", "third")):
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(np.ascontiguousarray(chelsea[100 + 20 * i:148 + 20 * i, 200:248])).save(path)
+        inputs.append(path)
+    network = manager.load_model(MODEL).descriptor.model
+    flag = threading.Event()
+    spy = LayerSpy(network, at_layer=lambda n: flag.set() if n == 18 + 4 else None)  # the second image's 4th layer
+    out = tmp_path / "out"
+    try:
+        result = process_batch(inputs, model_manager=manager, output_dir=out, model_name=MODEL, outscale=2,
+                               should_cancel=JobControl(cancelled=flag.is_set))
+    finally:
+        spy.remove()
+    assert [(item.input_path.name, item.status) for item in result.items] == [("first.png", "ok")]
+    assert (spy.started, spy.finished) == (22, 21)
+    images = sorted(p.name for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
+    assert images == ["first_out.png"]  # (beside the resume list)
