@@ -203,9 +203,13 @@ def require_weights(services: Services, name: str | None) -> None:
 def progress_adapter(progress: gr.Progress | None, unit: str = "tiles"):
     """The engine's `on_progress(done, total, note)` shown on `progress` (None: shown nowhere, as
     when a test calls a handler)."""
-    def report(done: int, total: int, note: str) -> None:
-        if progress is not None:
+    def report(done: float, total: int, note: str) -> None:
+        if progress is None:
+            return
+        if isinstance(done, int):
             progress((done, max(total, 1)), desc=note)
+        else:  # a time-based share of a unit still running (ProgressEstimate): a percentage, not "0.4 / 1"
+            progress(done / max(total, 1), desc=note)
     return ProgressEstimate(report, unit)
 
 

@@ -16,6 +16,7 @@ import torch
 from engine.faces.alignment import FACE_SIZE, align_face, paste_face, soft_mask_from_parsing, square_mask
 from engine.faces.detection import DetectedFace, detect_faces, load_detector
 from engine.pixels.inference import CancelCheck, autocast_for, is_out_of_memory
+from engine.models.forward_watch import watched_forward
 from engine.models.manager import LoadedModel, ModelManager
 from engine.models.registry import FACE_RESTORERS
 from engine.models.weights import load_state_dict
@@ -71,24 +72,27 @@ def load_parser(model_manager: ModelManager, device: torch.device):
     return model_manager.cached(("face-parser", str(device), "fp32", None), build)
 
 
-def restore_face(model: LoadedModel, face_rgb: np.ndarray, fidelity: float) -> np.ndarray:
+def restore_face(model: LoadedModel, face_rgb: np.ndarray, fidelity: float,
+                 should_cancel: CancelCheck | None = None) -> np.ndarray:
     """512x512 uint8 RGB face -> restored 512x512 float32 RGB in 0..1, at `fidelity` (0..1): the
     network's own fidelity input where it has one (CodeFormer's weight), else a pixel blend."""
     if model.profile.fidelity_argument:
-        return run_restorer(model, face_rgb, fidelity)
-    return blend_fidelity(run_restorer(model, face_rgb), face_rgb, fidelity)
+        return run_restorer(model, face_rgb, fidelity, should_cancel)
+    return blend_fidelity(run_restorer(model, face_rgb, should_cancel=should_cancel), face_rgb, fidelity)
 
 
-def run_restorer(model: LoadedModel, face_rgb: np.ndarray, fidelity: float | None = None) -> np.ndarray:
+def run_restorer(model: LoadedModel, face_rgb: np.ndarray, fidelity: float | None = None,
+                 should_cancel: CancelCheck | None = None) -> np.ndarray:
     """512x512 uint8 RGB face -> restored 512x512 float32 RGB in 0..1. `fidelity` (0..1) goes to
-    the network's fidelity argument (CodeFormer's `weight`); None leaves the network's default."""
+    the network's fidelity argument (CodeFormer's `weight`); None leaves the network's default.
+    `should_cancel` is checked before every weighted layer (a GFPGAN pass is seconds on a CPU)."""
     x = torch.from_numpy(np.ascontiguousarray(face_rgb).copy()).to(model.device).permute(2, 0, 1)[None].float().div_(255)
     x = (x - 0.5) / 0.5
     kwargs = dict(model.profile.forward_kwargs)
     if fidelity is not None and model.profile.fidelity_argument:
         kwargs[model.profile.fidelity_argument] = float(fidelity)
     try:
-        with torch.inference_mode(), autocast_for(model):
+        with torch.inference_mode(), autocast_for(model), watched_forward(model.descriptor.model, should_cancel):
             out = model.descriptor.model(x, **kwargs)[0]
     except Exception as error:
         if is_out_of_memory(error):
@@ -136,7 +140,7 @@ def restore_faces(original: np.ndarray, upscaled: np.ndarray, *, model_manager: 
         except ValueError:
             log.info("skipping a face with degenerate landmarks at %s", face.box)
             continue
-        restored = restore_face(model, crop, options.fidelity)
+        restored = restore_face(model, crop, options.fidelity, should_cancel)
         mask = parse_mask(parser, restored, model.device) if parser is not None else square_mask()
         paste_face(out, restored, mask, matrix, scale)
     if faces:

@@ -167,9 +167,9 @@ def process_batch(inputs: list[Path], *, model_manager, config: JobConfig | AppC
     """Enhance each input with one request (`request`, with `model_name`, `outscale` and any
     settings given as keywords over it); failures are recorded and the batch goes on.
     With `resume`, items that these settings already made from the same input *content* are
-    skipped (see `BatchPlan.done_before`). Cancelling stops between items (the current item's
-    output is never half-written); so do the job's time limit and a vanished client, whose reason
-    the result's `stopped` gives. With `input_root`, each output goes to the same relative folder under
+    skipped (see `BatchPlan.done_before`). Cancelling stops the current item within a layer of its
+    forward (its output is never written) and keeps the finished ones; so do the job's time limit
+    and a vanished client, whose reason the result's `stopped` gives. With `input_root`, each output goes to the same relative folder under
     `output_dir` as its input under `input_root` (a mirrored tree). Inputs whose results would
     share a name get distinct ones (`pic.png`, `pic.gif` -> `pic-png_out.png`, `pic-gif_out.png`)."""
     output_dir = Path(output_dir)

@@ -27,6 +27,7 @@ from utils.gpu import GPUDetector
 from utils.image_formats import auto_output_format
 from utils.images import DecodedImage, pillow_to_array, read_image, save_image
 from utils.metrics import calculate_image_metrics
+from utils.progress import with_prefix
 from utils.validation import sanitize_filename, validate_pil_image
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ def run_passes(model, pixels: np.ndarray, options: UpscaleOptions, passes: int, 
 
         def staged(done: int, total: int, note: str, prefix: str = prefix) -> None:
             if on_progress:
-                on_progress(done, total, f"{prefix}: {note}" if prefix else note)
+                on_progress(done, total, with_prefix(prefix, note))
         pixels, this_report = upscale_pixels(model, pixels, options, on_progress=staged, should_cancel=should_cancel)
         report = report or this_report
     return pixels, report  # type: ignore[return-value]

@@ -1,8 +1,11 @@
 """When a running job must stop: the user cancelled, the client went away, or it ran too long.
 
-A `JobControl` is the `should_cancel` callable the engine checks between tiles, frames and items.
-It answers True for a cancel (the engine then raises `Cancelled`) and raises a `UserError` of its
-own for the other two, so the user and the history read why the job stopped.
+A `JobControl` is the `should_cancel` callable the engine checks between tiles, frames and items,
+and inside every forward pass before each layer with weights (engine/models/forward_watch.py), so
+a stop takes effect within a layer, not after a whole tile. It answers True for a cancel (the
+engine then raises `Cancelled`) and raises a `UserError` of its own for the other two, so the user
+and the history read why the job stopped. Being called hundreds of times a second, it stays cheap:
+a flag, the client check and a clock reading (micro-seconds).
 """
 from __future__ import annotations
 

@@ -378,7 +378,7 @@ class FrameUpscaler:
         if len(images) > 1 and self.options.tile_px in (None, 0) and \
                 choose_tile(self.model, *images[0].shape[:2], self.options) == 0:
             try:
-                upscaled = upscale_batch(self.model, images, self.options)
+                upscaled = upscale_batch(self.model, images, self.options, should_cancel=self.should_cancel)
             except DeviceOutOfMemory:
                 GPUDetector.clear_gpu_cache()
                 log.warning("out of memory with %d frames at once; going on one frame at a time", len(images))
@@ -390,7 +390,7 @@ class FrameUpscaler:
             if self.face_opts is not None:
                 from engine.faces.restore import restore_faces
                 pixels, _ = restore_faces(item.pixels, pixels, model_manager=self.model_manager, gpu_id=self.gpu_id,
-                                          options=self.face_opts)
+                                          options=self.face_opts, should_cancel=self.should_cancel)
             if pixels.shape[1] != self.width or pixels.shape[0] != self.height:
                 pixels = resize(pixels, self.width, self.height)
             results.append(FrameItem(pixels, item.pts, item.time_base))

@@ -12,7 +12,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -33,6 +33,36 @@ if TYPE_CHECKING:  # spandrel is imported on the first load: its import is a lar
 log = logging.getLogger(__name__)
 
 
+class MeasuredSpeed:
+    """How fast one model runs on one device at one precision: seconds per input megapixel, from
+    its own forwards (the warm-up's and every job's tiles). Recent runs count most, each in
+    proportion to its pixels, so a machine that got busier is seen within a job or two and a small
+    edge tile does not outweigh a big one. None until the first measurement."""
+    KEEP = 0.5  # the weight the past keeps at each new measurement
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seconds = 0.0
+        self._megapixels = 0.0
+
+    def record(self, seconds: float, input_pixels: int) -> None:
+        if seconds <= 0 or input_pixels <= 0:
+            return
+        with self._lock:
+            self._seconds = self._seconds * self.KEEP + seconds
+            self._megapixels = self._megapixels * self.KEEP + input_pixels / 1e6
+
+    @property
+    def seconds_per_megapixel(self) -> float | None:
+        with self._lock:
+            return self._seconds / self._megapixels if self._megapixels else None
+
+    def expected_seconds(self, input_pixels: int) -> float | None:
+        """Seconds a forward over `input_pixels` should take at the measured speed (None: unmeasured)."""
+        per_mp = self.seconds_per_megapixel
+        return None if per_mp is None else per_mp * input_pixels / 1e6
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A network ready to run, with the facts callers need about it."""
@@ -43,6 +73,9 @@ class LoadedModel:
     precision: str  # "fp16", "bf16" (CPU autocast) or "fp32"
     source: str  # "bundled", "downloaded" or "custom"
     load_seconds: float
+    # kept by the manager per (model, device, precision): it outlives an unload and is shared by
+    # the denoise-strength variants of one network
+    speed: MeasuredSpeed = field(default_factory=MeasuredSpeed, compare=False, repr=False)
 
     @property
     def architecture(self) -> str:
@@ -92,6 +125,7 @@ class ModelManager:
         self.download_timeout_s = download_timeout_s
         self._cache: dict[CacheKey, Any] = {}
         self._key_locks: dict[CacheKey, threading.Lock] = {}
+        self._speeds: dict[tuple[str, str, str], MeasuredSpeed] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -217,7 +251,13 @@ class ModelManager:
         descriptor, precision = prepare_for_device(build_descriptor(state, model_name), choice)
         seconds = time.perf_counter() - started
         log.info("loaded %s (%s) on %s as %s in %.2f s", model_name, source, choice.device, precision, seconds)
-        return LoadedModel(model_name, descriptor, descriptor.scale, choice.device, precision, source, seconds)
+        return LoadedModel(model_name, descriptor, descriptor.scale, choice.device, precision, source, seconds,
+                           self.speed_of(model_name, choice.device, precision))
+
+    def speed_of(self, model_name: str, device: torch.device, precision: str) -> MeasuredSpeed:
+        """The measured speed of `model_name` on `device` at `precision` (one record per triple)."""
+        with self._lock:
+            return self._speeds.setdefault((model_name, str(device), precision), MeasuredSpeed())
 
     # -- listing ---------------------------------------------------------------------------------
     def list_models(self, kinds: tuple[str, ...] = ("upscaler", "face", "face-helper")) -> list[ModelStatus]:

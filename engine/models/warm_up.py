@@ -23,13 +23,18 @@ from engine.models.manager import LoadedModel, ModelManager
 log = logging.getLogger(__name__)
 
 WARM_UP_SIDE = 32  # input pixels; enough for the first-call work, a fraction of a second of compute
+# The speed is measured on a bigger input: a forward's fixed costs (per layer, per call) make a
+# 32 px input several times slower per pixel than an image that fills a tile (measured here:
+# x4plus on 2 CPUs, 32 px about 7x and 128 px about 1.3x the seconds per pixel of 200 px).
+MEASURE_SIDE = 128
 THREAD_NAME = "model-warm-up"
 
 
-def warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False,
-            side: int = WARM_UP_SIDE) -> LoadedModel | None:
-    """Load `model_name` on the configured device into `manager`'s cache and run one `side`x`side`
-    forward; the loaded model, or None when its weights are not here (nothing is downloaded)."""
+def warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False, side: int = WARM_UP_SIDE,
+            measure_side: int = MEASURE_SIDE) -> LoadedModel | None:
+    """Load `model_name` on the configured device into `manager`'s cache, run one `side`x`side`
+    forward, then one `measure_side`x`measure_side` forward that records the model's speed; the
+    loaded model, or None when its weights are not here (nothing is downloaded)."""
     if not manager.is_available(model_name):
         log.info("warm-up skipped: %s has no weights here", model_name)
         return None
@@ -37,19 +42,24 @@ def warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False,
     started = time.perf_counter()
     model = manager.load_model(model_name, None, fp32)
     loaded = time.perf_counter()
-    pixels = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
-    run_batch(model, [pixels], 255)
-    log.info("warm-up: %s on %s as %s, loaded in %.2f s, first forward in %.2f s", model_name, model.device,
-             model.precision, loaded - started, time.perf_counter() - loaded)
+    random = np.random.default_rng(0)
+    run_batch(model, [random.integers(0, 256, (side, side, 3), dtype=np.uint8)], 255,
+              measure=False)  # the device's first-call work would skew the speed
+    first = time.perf_counter()
+    # warm now: records the model's speed (model.speed) for time estimates
+    run_batch(model, [random.integers(0, 256, (measure_side, measure_side, 3), dtype=np.uint8)], 255)
+    log.info("warm-up: %s on %s as %s, loaded in %.2f s, first forward in %.2f s, then %.2f s per input "
+             "megapixel", model_name, model.device, model.precision, loaded - started, first - loaded,
+             model.speed.seconds_per_megapixel or 0.0)
     return model
 
 
-def start_warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False,
-                  side: int = WARM_UP_SIDE) -> threading.Thread:
+def start_warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False, side: int = WARM_UP_SIDE,
+                  measure_side: int = MEASURE_SIDE) -> threading.Thread:
     """`warm_up` in a daemon thread, started and returned at once; its failures are logged only."""
     def run() -> None:
         try:
-            warm_up(manager, model_name, fp32=fp32, side=side)
+            warm_up(manager, model_name, fp32=fp32, side=side, measure_side=measure_side)
         except Exception as error:  # a warm-up must never take the server down
             log.warning("warm-up of %s failed (the first job will load it): %s", model_name, error)
 

@@ -2,17 +2,21 @@
 
 The output is assembled on the CPU a band of tile rows at a time, so memory stays bounded by the
 tile size (plus the final image), whatever the device. A failing tile fails the image: nothing is
-pasted from a previous tile.
+pasted from a previous tile. The job's stop check runs before every tile and, through
+`watched_forward`, before every weighted layer inside a tile's forward; every completed forward
+records the model's measured speed (`LoadedModel.speed`) for time estimates.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from engine.models.forward_watch import CANCELLED_NOTE, LayerFn, watched_forward
 from engine.models.manager import LoadedModel
 from engine.pixels.tiling import Tile, TilePlan, axis_windows
 from utils.errors import Cancelled
@@ -44,24 +48,42 @@ def input_dtype(model: LoadedModel) -> torch.dtype:
     return torch.float16 if model.precision == "fp16" else torch.float32
 
 
-def run_batch(model: LoadedModel, tiles: list[np.ndarray], max_value: int) -> torch.Tensor:
-    """Run same-shaped HxWx3 integer tiles; returns N x 3 x H*s x W*s float32 in [0, 1] on the CPU."""
+def run_batch(model: LoadedModel, tiles: list[np.ndarray], max_value: int, *,
+              should_cancel: CancelCheck | None = None, on_layer: LayerFn | None = None,
+              measure: bool = True) -> torch.Tensor:
+    """Run same-shaped HxWx3 integer tiles; returns N x 3 x H*s x W*s float32 in [0, 1] on the CPU.
+    `should_cancel` and `on_layer` are called before every weighted layer (see `watched_forward`);
+    with `measure`, the forward's time per input pixel is recorded in `model.speed`."""
+    started = time.perf_counter()
     batch = torch.from_numpy(np.stack(tiles)).to(model.device, non_blocking=True)
     batch = batch.permute(0, 3, 1, 2).to(input_dtype(model)).div_(max_value)
     batch = batch.contiguous(memory_format=torch.channels_last)
     try:
-        with torch.inference_mode(), autocast_for(model):
+        with torch.inference_mode(), autocast_for(model), \
+                watched_forward(model.descriptor.model, should_cancel, on_layer):
             # spandrel's descriptor pads to the model's size requirements and clamps to [0, 1]
-            return model.descriptor(batch).float().cpu()
+            out = model.descriptor(batch).float().cpu()  # .cpu() waits for the device: the time is real
     except Exception as error:
         if is_out_of_memory(error):
             raise DeviceOutOfMemory(str(error)) from error
         raise
+    if measure:
+        model.speed.record(time.perf_counter() - started, batch.shape[0] * batch.shape[2] * batch.shape[3])
+    return out
 
 
 def upscale_rgb(model: LoadedModel, rgb: np.ndarray, plan: TilePlan, *, batch_size: int = 1,
-                on_tile: TileProgress | None = None, should_cancel: CancelCheck | None = None) -> np.ndarray:
-    """Upscale an HxWx3 uint8/uint16 image by `model.scale`; returns the same dtype."""
+                on_tile: TileProgress | None = None, should_cancel: CancelCheck | None = None,
+                on_layer: LayerFn | None = None) -> np.ndarray:
+    """Upscale an HxWx3 uint8/uint16 image by `model.scale`; returns the same dtype. `should_cancel`
+    is checked before every tile and every weighted layer, `on_layer` called before every layer."""
+    # the hooks go on once for the whole image, not once a tile: a small tile's forward is short
+    with watched_forward(model.descriptor.model, should_cancel, on_layer):
+        return _upscale_tiles(model, rgb, plan, batch_size=batch_size, on_tile=on_tile, should_cancel=should_cancel)
+
+
+def _upscale_tiles(model: LoadedModel, rgb: np.ndarray, plan: TilePlan, *, batch_size: int,
+                   on_tile: TileProgress | None, should_cancel: CancelCheck | None) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError("upscale_rgb takes an HxWx3 array")
     s = model.scale
@@ -81,7 +103,7 @@ def upscale_rgb(model: LoadedModel, rgb: np.ndarray, plan: TilePlan, *, batch_si
         tiles = [t for t in _row_tiles(plan, r)]
         for group in _batches(tiles, batch_size):
             if should_cancel and should_cancel():
-                raise Cancelled("Cancelled; nothing was written.")
+                raise Cancelled(CANCELLED_NOTE)
             inputs = [rgb[t.y.start:t.y.stop, t.x.start:t.x.stop] for t in group]
             outputs = run_batch(model, inputs, top)
             wy = torch.from_numpy(wy_all[r])[:, None]

@@ -23,6 +23,7 @@ from engine.pixels.tiling import auto_tile_px, plan_tiles
 from utils.errors import InvalidInput, OutOfMemory
 from utils.gpu import GPUDetector, free_memory_bytes
 from utils.images import resize
+from utils.progress import ProgressNote
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +98,19 @@ def choose_tile(model: LoadedModel, height: int, width: int, options: UpscaleOpt
                     memory_reserve=options.memory_reserve, precision=model.precision)
 
 
-def upscale_batch(model: LoadedModel, frames: list[np.ndarray], options: UpscaleOptions) -> list[np.ndarray]:
+def upscale_batch(model: LoadedModel, frames: list[np.ndarray], options: UpscaleOptions, *,
+                  should_cancel: CancelCheck | None = None) -> list[np.ndarray]:
     """Same-sized RGB frames (uint8 or uint16, each small enough to run whole) through the model in
     one batch, then to the outscale size; the dtype is kept. Each frame gets the same mirrored
     border as `upscale_pixels` gives a single image, so a video's edges do not depend on whether its
-    frames were batched. Raises DeviceOutOfMemory for the caller to go on one frame at a time."""
+    frames were batched. `should_cancel` is checked before every weighted layer of the forward.
+    Raises DeviceOutOfMemory for the caller to go on one frame at a time."""
     top = 65535 if frames[0].dtype == np.uint16 else 255
     edge = edge_px_for(options)
     height, width = frames[0].shape[:2]
     target = output_size(width, height, check_outscale(options.outscale))
     out = []
-    for tensor in run_batch(model, [mirror_pad(frame, edge) for frame in frames], top):
+    for tensor in run_batch(model, [mirror_pad(frame, edge) for frame in frames], top, should_cancel=should_cancel):
         values = tensor.permute(1, 2, 0).numpy()
         pixels = np.empty(values.shape, frames[0].dtype)
         store_rows(pixels, values, 0, top)
@@ -141,20 +144,18 @@ def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptio
     while True:
         try:
             plan = plan_tiles(height + 2 * edge, width + 2 * edge, tile, options.pad_px, edge)
-            total = plan.count * passes
-
-            def tile_done(done: int, count: int, offset: int = 0) -> None:
-                if on_progress:
-                    on_progress(offset + done, total, f"tile {offset + done}/{total}")
-
-            up = upscale_rgb(model, rgb, plan, batch_size=options.batch_size, on_tile=tile_done,
-                             should_cancel=should_cancel)
+            report = TileReport(on_progress, plan.count * passes, model.speed.expected_seconds(
+                plan.input_pixels() * passes))
+            report.start()
+            heartbeat = report.heartbeat if on_progress else None
+            up = upscale_rgb(model, rgb, plan, batch_size=options.batch_size, on_tile=report.tile_done,
+                             should_cancel=should_cancel, on_layer=heartbeat)
             if alpha is not None:
                 if options.alpha_upsampler == "realesrgan":
                     alpha_rgb = mirror_pad(np.ascontiguousarray(np.repeat(alpha[..., None], 3, axis=2)), edge)
                     up_alpha = upscale_rgb(model, alpha_rgb, plan, batch_size=options.batch_size,
-                                           on_tile=lambda d, c: tile_done(d, c, plan.count),
-                                           should_cancel=should_cancel)
+                                           on_tile=lambda d, c: report.tile_done(plan.count + d, c),
+                                           should_cancel=should_cancel, on_layer=heartbeat)
                     up_alpha = _to_gray(crop_edge(up_alpha, edge * model.scale))
                 else:
                     up_alpha = cv2.resize(alpha, (width * model.scale, height * model.scale),
@@ -177,6 +178,35 @@ def upscale_pixels(model: LoadedModel, pixels: np.ndarray, options: UpscaleOptio
     if target != (out.shape[1], out.shape[0]):
         out = resize(out, *target)
     return out, UpscaleReport(tile, plan.count, retries, time.perf_counter() - started)
+
+
+class TileReport:
+    """The tile progress of one `upscale_pixels` call: a report before the first tile and after
+    each, and while a tile's forward runs (called before every layer) the last report again, at most
+    every `HEARTBEAT_S`, so a time estimate moves even in a single long tile. Every note carries the
+    expected seconds of all the tiles at the model's measured speed (None: not measured yet)."""
+    HEARTBEAT_S = 0.5
+
+    def __init__(self, on_progress: ProgressFn | None, total: int, expected_s: float | None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.on_progress, self.total, self.expected_s, self.clock = on_progress, total, expected_s, clock
+        self.done, self.last = 0, clock()
+
+    def start(self) -> None:
+        self.send(0)
+
+    def tile_done(self, done: int, _count: int = 0) -> None:
+        self.send(done)
+
+    def heartbeat(self, _layer: int) -> None:
+        if self.on_progress is not None and self.clock() - self.last >= self.HEARTBEAT_S:
+            self.send(self.done)
+
+    def send(self, done: int) -> None:
+        self.done, self.last = done, self.clock()
+        if self.on_progress is not None:
+            running = min(done + 1, self.total)  # the tile being worked on, or the last one when all are done
+            self.on_progress(done, self.total, ProgressNote(f"tile {running}/{self.total}", self.expected_s))
 
 
 def edge_px_for(options: UpscaleOptions) -> int:

@@ -3,6 +3,7 @@ Chromium driven by Playwright, a page at desktop or phone size, and the screensh
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -24,15 +25,18 @@ BROWSER_MARKS = [pytest.mark.browser, pytest.mark.slow,
 class RunningApp:
     url: str
     config: AppConfig
+    manager: Any = None  # the server's ModelManager (in this process): its cached networks, their speed
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, weights_dir):
     """The app with this module's own folders; a module sets `APP_ENV` (a dict) for more variables."""
+    from ui.app import create_app
     root = tmp_path_factory.mktemp("browser-app")
     config = app_config_for(root, weights_dir, REALESRGAN_MAX_OUTPUT_PIXELS="100000000")
-    with running_app(config) as url:
-        yield RunningApp(url, config)
+    demo = create_app(config)
+    with running_app(config, demo) as url:
+        yield RunningApp(url, config, demo.manager)
 
 
 @pytest.fixture(scope="module")

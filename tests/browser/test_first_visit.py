@@ -1,11 +1,17 @@
 """A new user's first visit, one test per rough edge of issue 19 (worst first), in a real Chromium at
 1400x1000 and, where layout matters, at 390x844. The app runs without face weights and without
 downloads, as a fresh install with downloads off does."""
+import logging
+import re
+import threading
 from pathlib import Path
 
-from tests.browser.conftest import BROWSER_MARKS, download, set_number, shot, small_image, upload, upload_and_wait
+from tests.browser.conftest import (BROWSER_MARKS, TIMEOUT_MS, download, set_number, shot, small_image, upload,
+                                    upload_and_wait)
 
 pytestmark = BROWSER_MARKS
+X4PLUS = "RealESRGAN_x4plus"
+TIMEOUT_S = TIMEOUT_MS / 1000
 
 
 def apply_preset(page, name: str) -> None:
@@ -292,3 +298,85 @@ def test_9_video_says_its_length_frames_and_time_before_a_run(page, tmp_path):
     box.press("Enter")
     info.get_by_text("takes about").wait_for()  # measured on the run just made
     shot(page, "issue19-9-video-info")
+
+
+# Kept last: the one-tile job below leaves RealESRGAN_x4plus as the remembered model.
+class HeldForward:
+    """Test hooks on the server's own cached network (the app runs in this process): the forward
+    waits before weighted layer `at` until `release` is set, and the layers started and finished
+    are counted. This holds a job inside its one tile for as long as the test needs, on any machine,
+    so what is seen there never depends on how fast the forward is."""
+
+    def __init__(self, network, at: int, release: threading.Event):
+        from engine.models.forward_watch import weighted_layers
+        self.at, self.release, self.reached = at, release, threading.Event()
+        self.started = self.finished = 0
+        self.layers = len(weighted_layers(network))
+        self.handles = [h for layer in weighted_layers(network) for h in (
+            layer.register_forward_pre_hook(self.before), layer.register_forward_hook(self.after))]
+
+    def before(self, _module, _inputs):
+        self.started += 1
+        if self.started == self.at:
+            self.reached.set()
+            assert self.release.wait(TIMEOUT_S), "the test never let the forward go on"
+
+    def after(self, _module, _inputs, _output):
+        self.finished += 1
+
+    def remove(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+def start_a_one_tile_job(page, tmp_path) -> None:
+    """Enhance a 64 px image with RealESRGAN_x4plus in one tile (automatic tiles: it fits one)."""
+    upload_and_wait(page, tiny_image(tmp_path, side=64))
+    choose(page, "#model", "RealESRGAN_x4plus  (")
+    page.locator("#more-settings").get_by_text("More settings").click()
+    set_number(page, "#tile", 0)
+    page.locator("#enhance").click()
+
+
+def test_4_cancel_stops_a_one_tile_job_inside_its_forward(page, app, tmp_path, monkeypatch, caplog):
+    from ui.services import CancelToken
+    network = app.manager.load_model(X4PLUS).descriptor.model  # the cached network the job will run
+    pressed = threading.Event()
+    cancel = CancelToken.cancel
+    monkeypatch.setattr(CancelToken, "cancel", lambda token: (cancel(token), pressed.set()))
+    held = HeldForward(network, at=100, release=pressed)  # layer 100 of the tile's 351: until Cancel is pressed
+    try:
+        with caplog.at_level(logging.INFO, logger="engine.models.forward_watch"):
+            start_a_one_tile_job(page, tmp_path)
+            assert held.reached.wait(TIMEOUT_S)  # the job is inside its only tile's forward
+            page.locator("#status .progress-level-inner").filter(has_text="tile 1/1").first.wait_for()
+            page.locator("#cancel").click()
+            page.locator("#status").get_by_text("Cancelled; nothing was written.").wait_for()
+    finally:
+        held.remove()
+    assert error_toasts(page) == []
+    # the job's stop check ran at the layer it was held before: none of the 252 layers after it ran
+    assert (held.started, held.finished) == (100, 99) and held.layers == 351
+    assert "cancelled inside a forward pass, before layer 100 (Conv2d)" in caplog.messages
+    shot(page, "issue19-4-cancelled-inside-the-tile")
+
+
+def test_5_a_one_tile_image_shows_time_left_from_the_measured_speed(page, app, tmp_path):
+    from engine.models.warm_up import warm_up
+    model = warm_up(app.manager, X4PLUS, measure_side=32)  # as the server's start-up warm-up does
+    assert model.speed.seconds_per_megapixel > 0
+    release = threading.Event()
+    held = HeldForward(model.descriptor.model, at=2, release=release)
+    try:
+        start_a_one_tile_job(page, tmp_path)
+        assert held.reached.wait(TIMEOUT_S)
+        bar = page.locator("#status .progress-level-inner").filter(has_text="tile 1/1").first
+        bar.wait_for()
+        text = bar.inner_text()
+        shot(page, "issue19-5-one-tile-time-left")
+        release.set()
+        page.locator("#status").get_by_text("Saved as").wait_for()
+    finally:
+        release.set()
+        held.remove()
+    assert re.search(r"tile 1/1 · \d+ s elapsed, about \d+ (s|min \d+ s) left", text), text

@@ -56,6 +56,7 @@ class ShapeRecorder:
 
     def __init__(self, descriptor, max_pixels: int | None = None):
         self.descriptor, self.max_pixels, self.shapes = descriptor, max_pixels, []
+        self.model = descriptor.model  # the network, where a job's stop check hooks in
 
     def __call__(self, batch):
         self.shapes.append(tuple(batch.shape))

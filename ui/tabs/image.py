@@ -385,7 +385,7 @@ def listen(services: Services, tab: ImageTab) -> None:
 
     def on_cancel(token: CancelToken):
         token.cancel()
-        gr.Info("Cancelling after the current tile...")
+        gr.Info("Cancelling…")
 
     size_inputs = [tab.input_size, fields["outscale"], fields["double_pass"], fields["size"]]
     size_boxes = [tab.size_mode, tab.size_width, tab.size_height]
