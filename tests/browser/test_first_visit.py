@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.browser.conftest import (BROWSER_MARKS, TIMEOUT_MS, download, set_number, shot, small_image, upload,
                                     upload_and_wait)
+from tests.layer_spy import LayerSpy
 
 pytestmark = BROWSER_MARKS
 X4PLUS = "RealESRGAN_x4plus"
@@ -301,7 +302,7 @@ def test_9_video_says_its_length_frames_and_time_before_a_run(page, tmp_path):
 
 
 # Kept last: the one-tile job below leaves RealESRGAN_x4plus as the remembered model.
-class HeldForward:
+class HeldForward(LayerSpy):
     """Test hooks on the server's own cached network (the app runs in this process): the forward
     waits before weighted layer `at` until `release` is set, and the layers started and finished
     are counted. This holds a job inside its one tile for as long as the test needs, on any machine,
@@ -310,23 +311,13 @@ class HeldForward:
     def __init__(self, network, at: int, release: threading.Event):
         from engine.models.forward_watch import weighted_layers
         self.at, self.release, self.reached = at, release, threading.Event()
-        self.started = self.finished = 0
+        super().__init__(network, at_layer=self.hold)
         self.layers = len(weighted_layers(network))
-        self.handles = [h for layer in weighted_layers(network) for h in (
-            layer.register_forward_pre_hook(self.before), layer.register_forward_hook(self.after))]
 
-    def before(self, _module, _inputs):
-        self.started += 1
-        if self.started == self.at:
+    def hold(self, started: int) -> None:
+        if started == self.at:
             self.reached.set()
             assert self.release.wait(TIMEOUT_S), "the test never let the forward go on"
-
-    def after(self, _module, _inputs, _output):
-        self.finished += 1
-
-    def remove(self):
-        for handle in self.handles:
-            handle.remove()
 
 
 def start_a_one_tile_job(page, tmp_path) -> None:

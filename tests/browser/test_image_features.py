@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.app_server import app_config_for, running_app
-from tests.browser.conftest import BROWSER_MARKS, RunningApp, shot, upload_and_wait
+from tests.browser.conftest import BROWSER_MARKS, RunningApp, set_number, shot, upload_and_wait
 from tests.http_server import serve_files
 
 pytestmark = BROWSER_MARKS
@@ -87,12 +87,6 @@ def test_a_model_without_weights_is_marked_everywhere_explained_in_one_sentence_
 def shows_file(page, element: str, name: str) -> None:
     """Wait until the file box `element` lists `name` (Gradio writes its stem and extension apart)."""
     page.wait_for_function(f"document.querySelector('{element}').innerText.replace(/\\s/g, '').includes('{name}')")
-
-
-def set_number(page, element: str, value: float) -> None:
-    box = page.locator(f"{element} input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
 
 
 def test_run_again_brings_the_jobs_image_and_settings_back_into_the_image_tab(page, tmp_path):

@@ -17,33 +17,9 @@ from engine.pixels.inference import run_batch
 from utils.errors import Cancelled
 
 from tests.clock import ManualClock
+from tests.layer_spy import LayerSpy
 
 MODEL = "realesr-animevideov3"  # the small bundled model: 18 convolutions (and 17 PReLUs, not watched)
-
-
-class LayerSpy:
-    """Test hooks on every weighted layer of `network`: counts the layers started and finished (in
-    the threads named, or all) and runs `at_layer(n)` before the n-th one starts."""
-
-    def __init__(self, network: torch.nn.Module, at_layer=None):
-        self.started = self.finished = 0
-        self.at_layer = at_layer
-        self.handles = []
-        for layer in weighted_layers(network):
-            self.handles.append(layer.register_forward_pre_hook(self.before))
-            self.handles.append(layer.register_forward_hook(self.after))
-
-    def before(self, _module, _inputs):
-        self.started += 1
-        if self.at_layer:
-            self.at_layer(self.started)
-
-    def after(self, _module, _inputs, _output):
-        self.finished += 1
-
-    def remove(self):
-        for handle in self.handles:
-            handle.remove()
 
 
 def all_hooks(network: torch.nn.Module) -> int:
