@@ -141,6 +141,7 @@ class AppConfig:
     DEVICE: str = _setting("auto", _device, "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     FP32: bool = _setting(False, _bool, "Force full precision (slower; fp16 on CUDA and bf16 on CPUs that support it otherwise)")
     WARM_UP: bool = _setting(True, _bool, "Load the default model and warm the device in the background when the server starts, so the first result is as fast as the next")
+    KEEP_INPUTS: bool = _setting(True, _bool, "Keep a copy of each Image-tab job's image beside its result in the owner's job folder, so History's Run again brings it back; false keeps results only")
     TILE_PAD: int | None = _setting(None, _number(int, 0, 256), "Overlap in input pixels around each tile; empty for each architecture's own (16 to 32)")
     GPU_MEMORY_RESERVE: float = _setting(0.1, _number(float, 0.0, 0.9), "Share of device memory kept free when sizing tiles")
     ENABLE_MEMORY_OPTIMIZATION: bool = _setting(True, _bool, "Clear the GPU cache after each job")

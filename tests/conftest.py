@@ -2,6 +2,7 @@
 weights directory), real images from scikit-image's wheel and, when present, ../shared/testdata."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -68,3 +69,15 @@ def cli_env(tmp_path, weights_dir) -> dict[str, str]:
     """Environment for running `python main.py` as a user would, isolated in tmp_path."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("REALESRGAN_")}
     return {**inherited, **isolated_env(tmp_path, weights_dir)}
+
+
+@pytest.fixture
+def root_logging():
+    """`serve` configures the root logger; put it back for the tests after this one."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)

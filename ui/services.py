@@ -113,7 +113,7 @@ class Services:
             return job, None  # the user's own choice: a neutral state, not an error
         except Exception as error:  # every failure ends in one sentence (the log has the traceback)
             raise user_error(error, downloads=self.config.ALLOW_DOWNLOADS) from None
-        if kind == "image" and getattr(result, "output_path", None):
+        if kind == "image" and self.config.KEEP_INPUTS and getattr(result, "output_path", None):
             try:  # the input beside its result, for History's "Run again"; failing that must not fail the job
                 keep_input(path, Path(result.output_path).parent)
             except (OSError, UserError) as error:

@@ -5,7 +5,8 @@ Before anything heavy is imported, `serve` binds the configured address with thi
 library server. Every request gets 503 with `Retry-After: 1`; a browser gets a page saying the app
 is starting, whose script asks the address again every half second and reloads itself into the app
 as soon as the app (not this page) answers. Just before Gradio binds the same address, `stop`
-closes it; a request in that moment is refused once and the page's script simply asks again.
+closes it; a request in that moment (Gradio's own set-up, about half a second) is refused, or
+answered 502 by a proxy in front, and the page's script simply asks again.
 It serves no file and reads nothing: the same few bytes for every request.
 """
 from __future__ import annotations
@@ -29,11 +30,13 @@ main{text-align:center;padding:1rem}.dot{display:inline-block;animation:b 1s inf
 <script>
 (function ask() {
   fetch(location.href, {cache: "no-store"})
-    .then(function (r) { if (r.headers.get("MARK") === null) location.reload(); else setTimeout(ask, 500); })
+    .then(function (r) {
+      if (r.headers.get("MARK_HEADER") === null && r.status < 500) location.reload(); else setTimeout(ask, 500);
+    })
     .catch(function () { setTimeout(ask, 500); });
 })();
 </script></body></html>
-""".replace("MARK", MARK).encode()
+""".replace("MARK_HEADER", MARK).encode()
 BUSY = b'{"error": "The app is starting; try again in a few seconds."}'
 
 

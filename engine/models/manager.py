@@ -248,7 +248,8 @@ class ModelManager:
                 # realesr-general-x4v3: w = dn * general + (1 - dn) * wdn
                 partner = load_state_dict(self.resolve(self.spec(spec.denoise_partner), on_progress).path)
                 state = {k: denoise * v + (1 - denoise) * partner[k] for k, v in state.items()}
-        descriptor, precision = prepare_for_device(build_descriptor(state, model_name), choice)
+        role = "upscaler" if model_name.startswith(CUSTOM_PREFIX) else self.spec(model_name).kind
+        descriptor, precision = prepare_for_device(build_descriptor(state, model_name, role), choice)
         seconds = time.perf_counter() - started
         log.info("loaded %s (%s) on %s as %s in %.2f s", model_name, source, choice.device, precision, seconds)
         return LoadedModel(model_name, descriptor, descriptor.scale, choice.device, precision, source, seconds,
@@ -286,11 +287,20 @@ class ModelManager:
         return any(row.name == model_name and row.available for row in self.list_models())
 
 
-@functools.cache
+_INSTALLING = threading.Lock()
+
+
 def install_extra_architectures() -> None:
     """Register spandrel-extra-arches' architectures (CodeFormer among them) with spandrel's main
-    registry, once per process (its documented `install()`). Done before the first detection rather
-    than at import: importing spandrel is a large share of a server's start (see above)."""
+    registry, once per process (its documented `install()`), never while another thread's first load
+    reads the registry. Done before the first detection rather than at import: importing spandrel is
+    a large share of a server's start (see above)."""
+    with _INSTALLING:
+        _install_extra_architectures()
+
+
+@functools.cache
+def _install_extra_architectures() -> None:
     with warnings.catch_warnings():  # one of its networks uses torch.jit.script, deprecated in torch 2.14
         warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
         import spandrel_extra_arches
@@ -298,8 +308,12 @@ def install_extra_architectures() -> None:
     spandrel_extra_arches.install(ignore_duplicates=True)
 
 
-def build_descriptor(state: dict, model_name: str) -> ImageModelDescriptor:
-    """Detect the architecture with spandrel; refuse anything that is not image-to-image."""
+PURPOSES = {"upscaler": ("SR", "Restoration"), "face": ("FaceSR",)}  # spandrel's `purpose` for each role
+
+
+def build_descriptor(state: dict, model_name: str, role: str = "upscaler") -> ImageModelDescriptor:
+    """Detect the architecture with spandrel; refuse anything that is not an RGB image-to-image
+    model for `role` (a face restorer, CodeFormer say, is not an upscaler, nor the other way round)."""
     from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
     install_extra_architectures()
     try:
@@ -314,6 +328,11 @@ def build_descriptor(state: dict, model_name: str) -> ImageModelDescriptor:
     if not isinstance(descriptor, ImageModelDescriptor) or descriptor.input_channels != 3 \
             or descriptor.output_channels != 3:
         raise ModelUnsupported(f"{model_name} is not an RGB image-to-image model.")
+    if descriptor.purpose not in PURPOSES[role]:
+        what = {"FaceSR": "a face-restoration", "Inpainting": "an inpainting"}.get(descriptor.purpose, "an upscaling")
+        wanted = "a face restorer" if role == "face" else "an upscaling model"
+        raise ModelUnsupported(f"{model_name} is {what} model ({descriptor.architecture.name}), "
+                               f"not {wanted}; choose {wanted} here.")
     return descriptor.eval()
 
 

@@ -134,7 +134,15 @@ def wait_for_zoom(page, low: float, high: float) -> list[dict]:
         const sides = ({SIDES})([...document.querySelectorAll('#result-slider img')]);
         return sides.length === 2 && sides.every(s => s.scale >= {low} && s.scale <= {high});
     }}""")
-    page.wait_for_timeout(300)  # the zoom is animated (75 ms): let it settle before measuring boxes
+    # the zoom is animated: measure once no transition runs and the boxes hold still for two frames
+    page.wait_for_function("""async () => {
+        const images = [...document.querySelectorAll('#result-slider img')];
+        if (images.some(image => image.getAnimations().length)) return false;
+        const boxes = () => images.map(image => JSON.stringify(image.getBoundingClientRect()));
+        const before = boxes();
+        await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+        return JSON.stringify(boxes()) === JSON.stringify(before);
+    }""")
     return slider_sides(page)
 
 

@@ -1,52 +1,54 @@
-"""`python main.py` as a user starts it: the address answers before the app's imports are done,
-and a browser opened on the starting page turns into the app by itself (ui/starting_page.py)."""
-import os
-import subprocess
-import sys
-import time
+"""`serve` as `python main.py` runs it: the address answers while the app is being built (its
+imports and Blocks), and a browser opened on the starting page turns into the app by itself
+(ui/starting_page.py)."""
+import threading
 import urllib.error
 import urllib.request
 
-from tests.app_server import app_config_for, free_port, running_app
+from tests.app_server import app_config_for, running_app
 from tests.browser.conftest import BROWSER_MARKS, DESKTOP, TIMEOUT_MS, shot
-from tests.conftest import ROOT
-from tests.environment import isolated_env
 from ui.starting_page import StartingPage
 
 pytestmark = BROWSER_MARKS
 
 
-def answer(url: str, server: subprocess.Popen, limit_s: float = 600) -> int:
-    """The status of the first HTTP answer on `url` (polled, bounded in time)."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the server exited before answering"
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError("the server never answered")
-
-
-def test_main_answers_before_its_imports_are_done_then_serves_the_app(tmp_path, weights_dir):
-    port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REALESRGAN_")},
-           **isolated_env(tmp_path, weights_dir, REALESRGAN_SERVER_PORT=str(port), REALESRGAN_WARM_UP="false")}
-    server = subprocess.Popen([sys.executable, str(ROOT / "main.py")], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def status_of(url: str) -> int:
     try:
-        url = f"http://127.0.0.1:{port}/"
-        assert answer(url, server) == 503  # the starting page: Gradio is not even imported yet
-        deadline = time.monotonic() + 600
-        while (status := answer(url, server)) == 503 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert status == 200
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_serve_answers_while_the_app_is_built_then_serves_the_app(tmp_path, weights_dir, monkeypatch, root_logging):
+    """`serve` as `python main.py` runs it, held inside building the app (where the imports and the
+    Blocks take seconds) for as long as the test needs: the address answers 503 all that time."""
+    import ui.app
+    config = app_config_for(tmp_path, weights_dir, REALESRGAN_WARM_UP="false")
+    building, release, served = threading.Event(), threading.Event(), {}
+    create_app = ui.app.create_app
+
+    def held_create_app(config):
+        building.set()
+        assert release.wait(600), "the test never let the app be built"
+        return create_app(config)
+
+    monkeypatch.setattr(ui.app, "create_app", held_create_app)
+    starting = threading.Thread(target=lambda: served.update(demo=ui.app.serve(config, block=False)))
+    starting.start()
+    url = f"http://127.0.0.1:{config.SERVER_PORT}/"
+    try:
+        assert building.wait(600)
+        assert status_of(url) == 503  # the starting page, while the app is being built
+        release.set()
+        starting.join(600)
+        assert status_of(url) == 200  # the app itself, on the same address
     finally:
-        server.terminate()
-        server.wait(60)
+        release.set()
+        starting.join(600)
+        if "demo" in served:
+            served["demo"].close()
+            served["demo"].rest_api.state.jobs.shutdown()
 
 
 def test_a_browser_on_the_starting_page_lands_in_the_app(tmp_path, weights_dir, browser):

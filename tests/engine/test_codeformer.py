@@ -220,3 +220,15 @@ def test_the_cli_downloads_codeformer_and_records_its_hash(tmp_path, cli_env, co
     assert result.returncode == 0, result.stderr
     assert (weights / "codeformer.pth").read_bytes() == codeformer_file
     assert recorded_checksums(weights)["codeformer.pth"] == hashlib.sha256(codeformer_file).hexdigest()
+
+
+def test_a_face_restorer_dropped_in_as_a_custom_upscaler_is_refused_in_one_sentence(tmp_path, codeformer_file):
+    """spandrel-extra-arches makes CodeFormer detectable; that must not make it an upscaler."""
+    from utils.errors import ModelUnsupported
+    (tmp_path / "custom").mkdir()
+    (tmp_path / "custom" / "faces.pth").write_bytes(codeformer_file)
+    manager = ModelManager(weights_dir=tmp_path, allow_downloads=False)
+    assert "custom/faces" in manager.upscaler_names()
+    with pytest.raises(ModelUnsupported, match=r"^custom/faces is a face-restoration model \(CodeFormer\), "
+                                               r"not an upscaling model; choose an upscaling model here\.$"):
+        manager.load_model("custom/faces", "cpu")

@@ -16,18 +16,6 @@ from tests.app_server import app_config_for
 MODEL = "realesr-animevideov3"  # the small bundled model
 
 
-@pytest.fixture
-def root_logging():
-    """`serve` configures the root logger; put it back for the tests after this one."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(level)
-
-
 def test_warm_up_runs_in_the_background_and_leaves_the_model_cached(weights_dir, anime_video_model):
     manager = ModelManager(weights_dir=weights_dir, allow_downloads=False)  # a fresh, empty cache
     release, entered = threading.Event(), threading.Event()

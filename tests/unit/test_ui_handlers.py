@@ -253,7 +253,7 @@ def test_run_again_brings_back_the_input_kept_in_the_owners_job_folder_and_says_
     again, note, source = history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id,
                                             owner_root=root)
     assert dict(zip(IMAGE_FIELDS, again))["outscale"] == 2.0
-    assert note == f"Job #{job.id}'s image (holiday.png) and settings are in the Image tab; press Enhance."
+    assert note == f"Job #{job.id}'s image (`holiday.png`) and settings are in the Image tab; press Enhance."
     assert Path(source).read_bytes() == picture.read_bytes() and Path(source).name == "holiday.png"
     assert Path(source).parent.parent == Path(job.output_path).parent  # beside its result, in the job's folder
     picture.unlink()  # the upload is cleaned up: the kept copy is what comes back
@@ -270,8 +270,22 @@ def test_run_again_brings_back_the_input_kept_in_the_owners_job_folder_and_says_
     again, note, source = history.run_again(mine, services.manager.upscaler_names(), IMAGE_FIELDS, job.id,
                                             owner_root=root)
     assert source is None and dict(zip(IMAGE_FIELDS, again))["outscale"] == 2.0
-    assert note == (f"Job #{job.id}'s settings are in the Image tab, but its image holiday.png is no longer on the "
-                    "server; upload it (or another image) and Enhance.")
+    assert note == (f"Job #{job.id}'s settings are in the Image tab, but its image `holiday.png` was not kept on "
+                    "the server (or was removed since); upload it (or another image) and Enhance.")
+
+
+def test_with_keep_inputs_off_no_image_is_kept_and_run_again_says_so(app_config, manager, tmp_path, chelsea):
+    app_config.ensure_directories()
+    services = dataclasses.replace(Services.from_config(app_config.replace(KEEP_INPUTS=False)), manager=manager)
+    picture = small_image(tmp_path / "upload" / "private.png", chelsea, width=20, height=14)
+    values = image.values_for(IMAGE_FIELDS, EnhanceRequest(model=MODEL, outscale=2), services.manager.upscaler_names())
+    image.enhance(services, IMAGE_FIELDS, str(picture), values, CancelToken(), None, None, None)
+    job = services.history.jobs(kind="image")[0]
+    assert Path(job.output_path).is_file()
+    assert not any(p.name == "private.png" for p in services.config.OUTPUT_DIR.rglob("*"))  # only the result
+    _, note, source = history.run_again(services.history_of(None), services.manager.upscaler_names(), IMAGE_FIELDS,
+                                        job.id, owner_root=services.owner_root(None))
+    assert source is None and "`private.png` was not kept on the server" in note
 
 
 def test_history_rows_follow_the_filters(services):

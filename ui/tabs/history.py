@@ -61,11 +61,12 @@ def run_again(history: OwnedHistory, available: list[str], names: list[str], num
         raise gr.Error(f"Job #{job.id} used {settings.model}, which is no longer available.", print_exception=False)
     values = values_for(names, settings, available, face_ok)
     source = kept_input(job.output_path, job.input_name, owner_root) if owner_root is not None else None
+    name = f"`{job.input_name.replace('`', '')}`"  # a file name shown as text, never as Markdown
     if source is not None:
-        return values, f"Job #{job.id}'s image ({job.input_name}) and settings are in the Image tab; press Enhance.", \
+        return values, f"Job #{job.id}'s image ({name}) and settings are in the Image tab; press Enhance.", \
             str(source)
-    return values, (f"Job #{job.id}'s settings are in the Image tab, but its image {job.input_name} is no longer on "
-                    f"the server; upload it (or another image) and Enhance."), None
+    return values, (f"Job #{job.id}'s settings are in the Image tab, but its image {name} was not kept on the "
+                    f"server (or was removed since); upload it (or another image) and Enhance."), None
 
 
 def job_result(history: OwnedHistory, number, output_dir: Path) -> tuple[int, str | None, str]:
@@ -133,7 +134,7 @@ def listen(services: Services, tab: HistoryTab, controls: ImageControls, tabs: g
     def on_again(number, request: gr.Request):
         values, note, source = run_again(services.history_of(request), services.manager.upscaler_names(), names,
                                          number, controls.face_ok, services.owner_root(request))
-        return [*fill_image_tab(values, note), source if source else gr.update(), note]
+        return [*fill_image_tab(values, note), source, note]  # None clears an unrelated earlier image
 
     filters = [tab.kind, tab.status, tab.search]
     tab.refresh.click(rows, filters, tab.table, api_name="history")  # scripts may list their own jobs
