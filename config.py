@@ -222,6 +222,7 @@ class AppConfig:
                         max_video_seconds=self.MAX_VIDEO_SECONDS, max_video_frames=self.MAX_VIDEO_FRAMES)
         return JobConfig(limits=limits, default_model=self.DEFAULT_MODEL, precision="fp32" if self.FP32 else "auto",
                          output_dir=self.OUTPUT_DIR, tile_pad=self.TILE_PAD, memory_reserve=self.GPU_MEMORY_RESERVE,
+                         memory_share=1.0 / self.CONCURRENCY_LIMIT,
                          clear_device_cache=self.ENABLE_MEMORY_OPTIMIZATION,
                          faces_enabled=self.ENABLE_FACE_ENHANCEMENT, allow_downloads=self.ALLOW_DOWNLOADS)
 

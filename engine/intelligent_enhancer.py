@@ -92,10 +92,11 @@ def content_reason(content: ContentGuess) -> str:
 class IntelligentEnhancer:
     """The seed's analyser. `model_manager` (optional) tells which weights are available."""
 
-    def __init__(self, model_manager=None, *, max_output_pixels: int = 400_000_000, memory_reserve: float = 0.1):
+    def __init__(self, model_manager=None, *, max_output_pixels: int = 400_000_000, memory_reserve: float = 0.1,
+                 memory_share: float = 1.0):
         self.model_manager = model_manager
         self.max_output_pixels = max_output_pixels
-        self.memory_reserve = memory_reserve
+        self.memory_reserve, self.memory_share = memory_reserve, memory_share  # as the jobs plan tiles
 
     # -- the seed's methods ----------------------------------------------------------------------
     def detect_content_type(self, image: Any) -> str:
@@ -121,7 +122,7 @@ class IntelligentEnhancer:
         architecture = MODELS[model_name].architecture if model_name in MODELS else ""
         choice = self._device_choice()
         return tile_for(architecture, choice.device, height, width, memory_reserve=self.memory_reserve,
-                        precision=choice.precision)
+                        precision=choice.precision, memory_share=self.memory_share)
 
     def get_intelligent_settings(self, image: Any) -> dict[str, Any]:
         started = time.perf_counter()

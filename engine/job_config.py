@@ -32,6 +32,7 @@ class JobConfig:
     output_dir: Path = Path("outputs")
     tile_pad: int | None = None  # None: each architecture's own overlap (engine/models/profiles.py)
     memory_reserve: float = 0.1  # share of device memory kept free when sizing tiles
+    memory_share: float = 1.0  # share of the rest one job may plan its tiles with (1 / jobs running at once)
     clear_device_cache: bool = True  # free the GPU's cache after each job
     faces_enabled: bool = True
     allow_downloads: bool = False  # a library caller's default; the app's comes from REALESRGAN_ALLOW_DOWNLOADS

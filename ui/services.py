@@ -49,7 +49,8 @@ class Services:
                                    defaults=image_defaults(config.engine))
         return cls(config, manager, settings,
                    IntelligentEnhancer(manager, max_output_pixels=config.MAX_OUTPUT_PIXELS,
-                                       memory_reserve=config.GPU_MEMORY_RESERVE),
+                                       memory_reserve=config.GPU_MEMORY_RESERVE,
+                                       memory_share=config.engine.memory_share),
                    History(config.HISTORY_DB))
 
 

@@ -142,7 +142,7 @@ def enhance_image_direct(image: ImageInput, request: EnhanceRequest, *, model_ma
     def options_for(loaded) -> UpscaleOptions:
         return UpscaleOptions(outscale=outscale, tile_px=tile_setting(request), pad_px=pad_px(request, config, loaded),
                               alpha_upsampler=request.alpha_upsampler,  # type: ignore[arg-type]
-                              memory_reserve=config.memory_reserve)
+                              memory_reserve=config.memory_reserve, memory_share=config.memory_share)
 
     def run(loaded, label: str) -> tuple[np.ndarray, UpscaleReport]:
         return run_passes(loaded, pixels_in, options_for(loaded), 2 if request.double_pass else 1, label=label,

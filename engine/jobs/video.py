@@ -177,7 +177,7 @@ def enhance_video_direct(input_path: str | Path, request: EnhanceRequest, *, mod
 
     model = model_manager.load_model(request.model, gpu_id, request.fp32, denoise_strength=request.denoise_strength)
     options = UpscaleOptions(outscale=outscale, tile_px=tile_setting(request), pad_px=pad_px(request, config, model),
-                             memory_reserve=config.memory_reserve)
+                             memory_reserve=config.memory_reserve, memory_share=config.memory_share)
     check_frame_size(path, info, limits, model.scale, out_w, out_h, edge_px_for(options))
     encoder, container_format, extension = CODECS[codec]
     plan = plan_pictures(info, encoder)
@@ -357,8 +357,8 @@ def frames_per_batch(model, height: int, width: int, options: UpscaleOptions, ca
     """How many whole frames to run at once: 1 on the CPU (no gain there) or when frames need tiles."""
     if model.device.type == "cpu" or choose_tile(model, height, width, options) != 0:
         return 1
-    free = free_memory_bytes(model.device, options.memory_reserve)
-    return max(1, min(cap, int(free // (height * width * bytes_per_input_pixel(model.architecture, model.precision)))))
+    free = free_memory_bytes(model.device, options.memory_reserve) * options.memory_share
+    return max(1, min(cap, int(free // (height * width * bytes_per_input_pixel(model.architecture)))))
 
 
 class FrameUpscaler:

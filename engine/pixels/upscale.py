@@ -48,6 +48,7 @@ class UpscaleOptions:
     alpha_upsampler: AlphaUpsampler = "realesrgan"
     batch_size: int = 1
     memory_reserve: float = 0.1
+    memory_share: float = 1.0  # of the free memory, what this job may plan with (others run beside it)
     edge_px: int | None = None  # mirrored border around the image (None: pad_px, at least 8; 0: none)
 
 
@@ -81,21 +82,26 @@ def bytes_per_input_pixel(architecture: str, precision: str = "fp32") -> int:
 
 
 def tile_for(architecture: str, device: torch.device, height: int, width: int, *, pad_px: int | None = None,
-             memory_reserve: float = 0.1, precision: str = "fp32") -> int:
+             memory_reserve: float = 0.1, precision: str = "fp32", memory_share: float = 1.0) -> int:
     """The automatic tile size for a model of `architecture` on `device` at `precision` (0: the
-    whole image fits). The one tile function: processing, video and the analyser's "optimal tile"
-    all ask it, with the architecture's own overlap unless `pad_px` says otherwise."""
+    whole image fits), planned with `memory_share` of the free memory (jobs running at once each
+    plan with their share: running out of RAM on a CPU ends the process, it cannot be retried).
+    The one tile function: processing, video and the analyser's "optimal tile" all ask it, with
+    the architecture's own overlap unless `pad_px` says otherwise."""
     cap = CPU_MAX_TILE_PX if device.type == "cpu" else 2048
     pad_px = default_pad_px(architecture) if pad_px is None else pad_px
-    return auto_tile_px(height, width, free_memory_bytes(device, memory_reserve),
-                        bytes_per_input_pixel(architecture, precision), pad_px=pad_px, max_tile_px=cap)
+    measured = precision if device.type == "cpu" else "fp32"  # the half-precision figure is the CPU's
+    free = int(free_memory_bytes(device, memory_reserve) * min(1.0, max(memory_share, 0.0)))
+    return auto_tile_px(height, width, free, bytes_per_input_pixel(architecture, measured), pad_px=pad_px,
+                        max_tile_px=cap)
 
 
 def choose_tile(model: LoadedModel, height: int, width: int, options: UpscaleOptions) -> int:
     if options.tile_px is not None:
         return options.tile_px
     return tile_for(model.architecture, model.device, height, width, pad_px=options.pad_px,
-                    memory_reserve=options.memory_reserve, precision=model.precision)
+                    memory_reserve=options.memory_reserve, precision=model.precision,
+                    memory_share=options.memory_share)
 
 
 def upscale_batch(model: LoadedModel, frames: list[np.ndarray], options: UpscaleOptions, *,

@@ -37,9 +37,10 @@ def test_pixels_nearest_a_tile_border_get_no_weight():
 
 
 @pytest.mark.parametrize("length", [1, 37, 64, 65, 179, 451, 1025, 2048])
-@pytest.mark.parametrize("tile,pad", [(32, 8), (64, 16), (100, 32), (512, 32), (1024, 32)])
-def test_a_mirrored_border_is_context_and_never_adds_a_tile(length, tile, pad):
-    edge = max(8, pad)
+@pytest.mark.parametrize("tile,pad", [(32, 8), (64, 16), (100, 32), (512, 32), (1024, 32), (64, 4)])
+@pytest.mark.parametrize("wider", [0, 36])  # the border as wide as the overlap (the app's) or wider
+def test_a_mirrored_border_is_context_and_never_adds_a_tile(length, tile, pad, wider):
+    edge = max(8, pad) + wider
     segments = plan_axis(length + 2 * edge, tile, pad, edge)
     covered = np.zeros(length + 2 * edge, dtype=int)
     for seg in segments:
@@ -117,3 +118,26 @@ def test_half_precision_tiles_are_larger_and_a_2048_picture_takes_four(monkeypat
     assert plan.input_pixels() / bordered**2 < 1.07 < 1.19 < before.input_pixels() / bordered**2
     monkeypatch.setattr(engine.pixels.upscale, "free_memory_bytes", lambda device, reserve: 1 * 2**30)
     assert 0 < tile_for("ESRGAN", cpu, 2048, 2048, precision="bf16") < 512  # a small machine: memory decides
+
+
+def test_jobs_running_at_once_each_plan_tiles_with_their_share_of_memory(monkeypatch, app_config):
+    """Two x4plus jobs each planning with all the free RAM could together exhaust it (a CPU cannot
+    retry that: the process is killed), so each plans with 1/CONCURRENCY_LIMIT of it."""
+    import engine.pixels.upscale
+    from engine.pixels.upscale import tile_for
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(engine.pixels.upscale, "free_memory_bytes", lambda device, reserve: 10 * 2**30)  # fixed
+    alone = tile_for("ESRGAN", cpu, 4000, 3000, precision="bf16")
+    share = app_config.replace(CONCURRENCY_LIMIT=2).engine.memory_share
+    assert share == 0.5 and app_config.engine.memory_share == 1.0
+    two = tile_for("ESRGAN", cpu, 4000, 3000, precision="bf16", memory_share=share)
+    assert 0 < two < alone and (two + 64) ** 2 * 8_000 <= 5 * 2**30 < (alone + 64) ** 2 * 8_000
+
+
+def test_on_cuda_tiles_are_sized_with_the_fp32_figure(monkeypatch):
+    """The half-precision memory figure was measured on the CPU; CUDA keeps the cautious fp32 one."""
+    import engine.pixels.upscale
+    from engine.pixels.upscale import tile_for
+    monkeypatch.setattr(engine.pixels.upscale, "free_memory_bytes", lambda device, reserve: 4 * 2**30)  # no device here
+    cuda = torch.device("cuda")
+    assert tile_for("ESRGAN", cuda, 4000, 3000, precision="fp16") == tile_for("ESRGAN", cuda, 4000, 3000)
