@@ -101,3 +101,32 @@ class ProgressEstimate:
         elif total > done:
             parts.append(ESTIMATING)
         return ", ".join(parts)
+
+
+class TileReport:
+    """The tile progress of one `upscale_pixels` call: a report before the first tile and after
+    each, and while a tile's forward runs (called before every layer) the last report again, at most
+    every `HEARTBEAT_S`, so a time estimate moves even in a single long tile. Every note carries the
+    expected seconds of all the tiles at the model's measured speed (None: not measured yet)."""
+    HEARTBEAT_S = 0.5
+
+    def __init__(self, on_progress: ProgressFn | None, total: int, expected_s: float | None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.on_progress, self.total, self.expected_s, self.clock = on_progress, total, expected_s, clock
+        self.done, self.last = 0, clock()
+
+    def start(self) -> None:
+        self.send(0)
+
+    def tile_done(self, done: int, _count: int = 0) -> None:
+        self.send(done)
+
+    def heartbeat(self, _layer: int) -> None:
+        if self.on_progress is not None and self.clock() - self.last >= self.HEARTBEAT_S:
+            self.send(self.done)
+
+    def send(self, done: int) -> None:
+        self.done, self.last = done, self.clock()
+        if self.on_progress is not None:
+            running = min(done + 1, self.total)  # the tile being worked on, or the last one when all are done
+            self.on_progress(done, self.total, ProgressNote(f"tile {running}/{self.total}", self.expected_s))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -31,20 +30,12 @@ CancelCheck = Callable[[], bool]
 LayerFn = Callable[[int], None]
 
 
-# network -> its weighted layers: a loaded network's structure never changes, and walking it costs
-# more than registering the hooks (about 90 us against 45 us for realesr-animevideov3 on a CPU)
-_LAYERS: weakref.WeakKeyDictionary[torch.nn.Module, tuple[torch.nn.Module, ...]] = weakref.WeakKeyDictionary()
-
-
 def weighted_layers(network: torch.nn.Module) -> tuple[torch.nn.Module, ...]:
     """The modules with a weight matrix or kernel of their own (a parameter of two or more
     dimensions: convolutions, linear and modulated layers, where the time goes; not PReLU or norm
-    layers, whose 1-D weights cost little to apply), in registration order."""
-    layers = _LAYERS.get(network)
-    if layers is None:
-        layers = tuple(m for m in network.modules() if any(p.dim() >= 2 for p in m.parameters(recurse=False)))
-        _LAYERS[network] = layers
-    return layers
+    layers, whose 1-D weights cost little to apply), in registration order. Walked once per image
+    pass or batch of frames (about 90 us for realesr-animevideov3 on a CPU), so nothing is kept."""
+    return tuple(m for m in network.modules() if any(p.dim() >= 2 for p in m.parameters(recurse=False)))
 
 
 @contextmanager

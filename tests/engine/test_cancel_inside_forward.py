@@ -167,7 +167,7 @@ def test_a_face_restorer_pass_stops_inside_its_forward(architecture):
     network = GFPGAN(out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None, fix_decoder=False,
                      num_mlp=8, input_is_latent=True, different_w=True, narrow=1, sft_half=True) \
         if architecture == "GFPGAN" else RestoreFormer()
-    descriptor, precision = prepare_for_device(build_descriptor(network.state_dict(), architecture),
+    descriptor, precision = prepare_for_device(build_descriptor(network.state_dict(), architecture, "face"),
                                                choose_device("cpu", None, True))
     model = LoadedModel(architecture, descriptor, descriptor.scale, torch.device("cpu"), precision, "custom", 0.0)
     assert model.architecture == architecture

@@ -9,8 +9,8 @@ import pytest
 
 from engine.models.manager import MeasuredSpeed, ModelManager
 from engine.models.warm_up import warm_up
-from engine.pixels.upscale import TileReport, UpscaleOptions, upscale_pixels
-from utils.progress import ProgressEstimate, ProgressNote
+from engine.pixels.upscale import UpscaleOptions, upscale_pixels
+from utils.progress import ProgressEstimate, ProgressNote, TileReport
 
 from tests.clock import ManualClock
 
