@@ -85,21 +85,38 @@ class ProgressEstimate:
         since, expected_s, _ = self.expecting
         return max(done, total * min((now - since) / expected_s, EXPECTED_CAP))
 
-    def describe(self, now: float, done: int, total: int) -> str:
-        elapsed = now - self.started
-        parts = [f"{format_seconds(elapsed)} elapsed"]
-        first_time, first_done = self.first or (now, done)
-        if self.has_rate(now, done):
-            rate = (done - first_done) / (now - first_time)
-            parts.append(f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s per {self.unit[:-1]}")
-            if total > done:
-                parts.append(f"about {format_seconds((total - done) / rate)} left")
-        elif total > done and self.expecting is not None:
+    def rate(self, now: float, done: int) -> float | None:
+        """Units per second since the first report; None before a unit has finished."""
+        if not self.has_rate(now, done):
+            return None
+        first_time, first_done = self.first
+        return (done - first_done) / (now - first_time)
+
+    def seconds_left(self, now: float, done: int, total: int) -> float | None:
+        """At the measured rate, else by the note's expectation; 0 when all is done, None when
+        neither is known yet."""
+        if total > 0 and done >= total:
+            return 0.0
+        rate = self.rate(now, done)
+        if rate is not None:
+            return (total - done) / rate
+        if self.expecting is not None and total > done:
             since, expected_s, _ = self.expecting
-            left = expected_s - (now - since)
-            parts.append(f"about {format_seconds(left)} left" if left >= 1 else "almost done")
-        elif total > done:
-            parts.append(ESTIMATING)
+            return max(0.0, expected_s - (now - since))
+        return None
+
+    def describe(self, now: float, done: int, total: int) -> str:
+        parts = [f"{format_seconds(now - self.started)} elapsed"]
+        rate, left = self.rate(now, done), self.seconds_left(now, done, total)
+        if rate is not None:
+            parts.append(f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s per {self.unit[:-1]}")
+        if total > done:
+            if left is None:
+                parts.append(ESTIMATING)
+            elif rate is None and left < 1:
+                parts.append("almost done")
+            else:
+                parts.append(f"about {format_seconds(left)} left")
         return ", ".join(parts)
 
 

@@ -22,7 +22,6 @@ from engine.jobs.job_control import TimeLimitExceeded
 from tests.app_server import app_config_for, running_app
 from tests.conftest import ROOT
 from tests.video_samples import make_video
-from ui.rest.jobs import seconds_left
 from utils.errors import Cancelled, InvalidInput, OutOfMemory, OutputError, WeightsMissing
 
 pytestmark = pytest.mark.slow
@@ -431,12 +430,29 @@ def test_the_dockerfile_health_check_passes_on_a_serving_app(server, login_serve
 
 # -- pure parts ----------------------------------------------------------------------------------------
 
-def test_seconds_left_from_the_measured_rate():
-    assert seconds_left(None, 10.0, 0, 10) is None
-    assert seconds_left((0.0, 0), 5.0, 5, 10) == pytest.approx(5.0)
-    assert seconds_left((2.0, 2), 6.0, 4, 10) == pytest.approx(12.0)
-    assert seconds_left((2.0, 2), 6.0, 2, 10) is None  # no progress yet: no rate
-    assert seconds_left((0.0, 0), 1.0, 10, 10) == 0.0
+def test_a_jobs_seconds_left_from_the_measured_rate_or_the_one_tile_expectation(monkeypatch):
+    from ui.rest.jobs import Job
+    from utils.progress import ProgressNote
+    now = [100.0]
+    monkeypatch.setattr("ui.rest.jobs.time.monotonic", lambda: now[0])  # a clock the test moves
+
+    def job() -> Job:
+        made = Job("j", "image", None)
+        made.estimate.clock, made.estimate.started = (lambda: now[0]), now[0]  # the same hand-moved clock
+        return made
+    rated = job()
+    rated.report(0, 10, "tile 1/10")
+    assert rated.seconds_left() is None  # no unit finished, nothing expected: unknown
+    now[0] += 5
+    rated.report(5, 10, "tile 6/10")
+    assert rated.seconds_left() == pytest.approx(5.0)  # 1 tile/s, 5 to go
+    rated.report(10, 10, "tile 10/10")
+    assert rated.seconds_left() == 0.0
+    one_tile = job()  # an image in one tile, at a measured speed of 8 s for it
+    one_tile.report(0, 1, ProgressNote("tile 1/1", 8.0))
+    now[0] += 3
+    one_tile.report(0, 1, ProgressNote("tile 1/1", 8.0))
+    assert one_tile.seconds_left() == pytest.approx(5.0) and one_tile.note == "tile 1/1"
 
 
 def test_form_values_and_basic_credentials():

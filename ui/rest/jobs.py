@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.errors import Cancelled, describe_error
+from utils.progress import ProgressEstimate
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +30,6 @@ FINISHED = ("done", "failed", "cancelled")
 
 class QueueFull(Exception):
     """Every worker is busy and the waiting line is full."""
-
-
-def seconds_left(first: tuple[float, int] | None, now: float, done: int, total: int) -> float | None:
-    """Time left at the rate measured since the first progress report `first` = (time, done);
-    None until there is a rate, 0.0 when everything is done."""
-    if total > 0 and done >= total:
-        return 0.0
-    if first is None or now <= first[0] or done <= first[1] or total <= 0:
-        return None
-    rate = (done - first[1]) / (now - first[0])
-    return (total - done) / rate
 
 
 @dataclass
@@ -60,14 +50,13 @@ class Job:
     error_message: str = ""  # the error's one sentence, worked out (and logged) once
     cancel_event: threading.Event = field(default_factory=threading.Event)
     future: Future | None = None
-    first_report: tuple[float, int] | None = None
+    # the rate since the first report, or a one-tile job's expected seconds (the UI's estimate)
+    estimate: ProgressEstimate = field(default_factory=lambda: ProgressEstimate(lambda *_: None))
 
     def report(self, done: int, total: int, note: str) -> None:
         """The engine's `on_progress(done, total, note)`."""
-        now = time.monotonic()
-        if self.first_report is None or done < self.first_report[1]:
-            self.first_report = (now, done)
-        self.done, self.total, self.note = done, total, note
+        self.estimate(done, total, note)
+        self.done, self.total, self.note = done, total, str(note)
 
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
@@ -81,7 +70,7 @@ class Job:
     def seconds_left(self) -> float | None:
         if self.status in FINISHED:
             return 0.0 if self.status == "done" else None
-        return seconds_left(self.first_report, time.monotonic(), self.done, self.total)
+        return self.estimate.seconds_left(time.monotonic(), self.done, self.total)
 
 
 Work = Callable[[Job], tuple[Path, dict[str, Any]]]
