@@ -457,6 +457,10 @@ def test_several_images_show_as_a_strip_and_the_chosen_one_becomes_the_tabs_imag
     assert hidden["visible"] is False and unchanged == gr.update()
     assert image_set.chosen_image(files, 1) == files[1]
     assert image_set.chosen_image(files, 7) == gr.update() and image_set.chosen_image(None, 0) == gr.update()
+    with pytest.raises(gr.Error) as raised:  # none is decoded: the Batch tab is for many
+        image_set.images_added(services, files * (image_set.MAX_IMAGES // 3 + 1))
+    assert message_of(raised) == (f"{3 * (image_set.MAX_IMAGES // 3 + 1)} images are more than the Image tab takes "
+                                  f"at once ({image_set.MAX_IMAGES}); use the Batch tab for more.")
 
 
 def test_enhance_all_runs_every_image_as_one_batch_job_with_the_tabs_settings(services, tmp_path, chelsea):

@@ -21,6 +21,7 @@ from utils.files import file_sha256
 from utils.images import ACCEPTED_EXTENSIONS, read_image, to_pil_preview
 
 THUMBNAIL_SIDE = 160
+MAX_IMAGES = 50  # each is decoded for its thumbnail as it is added; more belong in the Batch tab
 UNREADABLE_GREY = (200, 200, 200)
 
 
@@ -47,6 +48,9 @@ def images_added(services: Services, paths: list[str] | None) -> tuple:
     chosen; with none, the strip hides and the tab's image stays as it is."""
     if not paths:
         return gr.update(value=[], visible=False), gr.update(), gr.update(visible=False)
+    if len(paths) > MAX_IMAGES:
+        raise gr.Error(f"{len(paths)} images are more than the Image tab takes at once ({MAX_IMAGES}); "
+                       "use the Batch tab for more.", print_exception=False)
     return (gr.update(value=thumbnails(services, paths), visible=True), paths[0],
             gr.update(visible=len(paths) > 1, value=f"Enhance all {len(paths)} images"))
 
