@@ -18,6 +18,7 @@ class ModelLists:
     def __init__(self) -> None:
         self.entries: list[tuple[gr.components.Component, Callable[[list[ModelStatus]], list]]] = []
         self.notes: list[tuple[gr.components.Component, gr.Markdown]] = []
+        self.others: list[tuple[list, Callable[[], list]]] = []  # widgets that follow the weights otherwise
 
     def add(self, component, choices_of: Callable[[list[ModelStatus]], list] = model_choices,
             note: gr.Markdown | None = None):
@@ -28,18 +29,28 @@ class ModelLists:
             self.notes.append((component, note))
         return component
 
+    def add_others(self, components: list, updates: Callable[[], list]) -> None:
+        """Widgets whose state follows the weights in another way (the face controls: usable once a
+        face restorer is here); `updates()` gives their updates, in `components` order."""
+        self.others.append((components, updates))
+
     def inputs(self) -> list:
         """The lists whose notes follow them (their values go in)."""
         return [component for component, _ in self.notes]
 
+    def listed(self) -> list:
+        """What follows the weights folder: every list, then the other widgets (not the notes)."""
+        return [component for component, _ in self.entries] + [c for components, _ in self.others for c in components]
+
     def outputs(self) -> list:
-        return [component for component, _ in self.entries] + [note for _, note in self.notes]
+        return self.listed() + [note for _, note in self.notes]
 
     def updates(self, services: Services, *chosen) -> list:
-        """The choices of each list as the weights folder is now (the values stay as they are), then
-        each note for the model `chosen` in its list (in `inputs` order)."""
+        """The choices of each list as the weights folder is now (the values stay as they are), the
+        other widgets' updates, then each note for the model `chosen` in its list (`inputs` order)."""
         rows = services.manager.list_models(("upscaler",))
         return ([gr.update(choices=choices_of(rows)) for _, choices_of in self.entries]
+                + [update for _, updates in self.others for update in updates()]
                 + [note_update(model_note(services, name)) for name in chosen])
 
 

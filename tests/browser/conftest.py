@@ -120,3 +120,13 @@ def set_number(page, element: str, value: float) -> None:
     box = page.locator(f"{element} input[type=number]")
     box.fill(str(value))
     box.press("Enter")
+    page.wait_for_function(f"document.querySelector('{element} input[type=number]').value === '{value}'")
+
+
+def open_more_settings(page) -> None:
+    """Open the Image tab's "More settings" and wait until its fields are drawn and have settled:
+    Gradio draws a fold's fields when it first opens, and a value typed while they are being drawn
+    is drawn over (a test is faster than any hand)."""
+    page.locator("#more-settings").get_by_text("More settings").click()
+    page.locator("#tile input[type=number]").wait_for(state="visible")
+    page.wait_for_function("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))")

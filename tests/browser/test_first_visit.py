@@ -6,8 +6,8 @@ import re
 import threading
 from pathlib import Path
 
-from tests.browser.conftest import (BROWSER_MARKS, TIMEOUT_MS, download, set_number, shot, small_image, upload,
-                                    upload_and_wait)
+from tests.browser.conftest import (BROWSER_MARKS, TIMEOUT_MS, download, open_more_settings, set_number, shot,
+                                    small_image, upload, upload_and_wait)
 from tests.layer_spy import LayerSpy
 
 pytestmark = BROWSER_MARKS
@@ -98,7 +98,7 @@ def start_a_long_job(page, tmp_path) -> None:
     """Enhance with the slowest bundled model in 32 px tiles (64 of them): long enough to watch."""
     upload_and_wait(page, tiny_image(tmp_path, side=256))
     choose(page, "#model", "RealESRGAN_x4plus  (")
-    page.locator("#more-settings").get_by_text("More settings").click()
+    open_more_settings(page)
     set_number(page, "#tile", 32)
     page.locator("#enhance").click()
 
@@ -324,7 +324,7 @@ def start_a_one_tile_job(page, tmp_path) -> None:
     """Enhance a 64 px image with RealESRGAN_x4plus in one tile (automatic tiles: it fits one)."""
     upload_and_wait(page, tiny_image(tmp_path, side=64))
     choose(page, "#model", "RealESRGAN_x4plus  (")
-    page.locator("#more-settings").get_by_text("More settings").click()
+    open_more_settings(page)
     set_number(page, "#tile", 0)
     page.locator("#enhance").click()
 

@@ -232,3 +232,31 @@ def test_a_face_restorer_dropped_in_as_a_custom_upscaler_is_refused_in_one_sente
     with pytest.raises(ModelUnsupported, match=r"^custom/faces is a face-restoration model \(CodeFormer\), "
                                                r"not an upscaling model; choose an upscaling model here\.$"):
         manager.load_model("custom/faces", "cpu")
+
+
+def test_the_face_controls_become_usable_once_a_restorer_is_downloaded_without_a_restart(app_config, tmp_path,
+                                                                                       codeformer_file):
+    """The face checkbox was fixed at start-up: a restorer downloaded in the System tab stayed greyed
+    until the server restarted, though the page said to reload it."""
+    from ui.widgets import ModelLists
+    app_config.ensure_directories()
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    services = dataclasses.replace(Services.from_config(app_config), manager=ModelManager(weights_dir=folder))
+    lists = ModelLists()
+    with gr.Blocks():
+        tab = image.render(services, EnhanceRequest(), lists)
+    face_widgets = [tab.controls.by_field[n] for n in ("face_enhance", "face_restorer", "face_fidelity")]
+    assert all(widget in lists.listed() for widget in face_widgets)  # refreshed on page load and after a download
+    assert tab.controls.face_ok is False
+    checkbox, restorers, fidelity = image.face_updates(services)
+    assert (checkbox["interactive"], checkbox["value"], restorers["interactive"], fidelity["interactive"]) == (
+        False, False, False, False)
+    (folder / "codeformer.pth").write_bytes(codeformer_file)  # what the System tab's download leaves
+    checkbox, restorers, fidelity = image.face_updates(services)
+    assert checkbox["interactive"] and "value" not in checkbox and checkbox["info"] == "Restores faces after upscaling."
+    assert restorers["interactive"] and fidelity["interactive"]
+    assert ("CodeFormer (non-commercial licence)", "CodeFormer") in restorers["choices"]
+    assert tab.controls.face_ok is True  # presets, recommendations and Run again may tick it now
+    updates = lists.updates(services)
+    assert len(updates) == len(lists.listed())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,12 @@ class ImageControls:
     """The Image tab's setting widgets by `EnhanceRequest` field name (a preset, a recommendation
     or a history job fills them; Enhance reads them)."""
     by_field: dict[str, Any] = field(default_factory=dict)
-    face_ok: bool = True  # False: the face checkbox is disabled, so nothing may tick it
+    face_check: Callable[[], bool] = lambda: True  # False: no face restorer here, so nothing may tick it
+
+    @property
+    def face_ok(self) -> bool:
+        """Asked each time: a face restorer downloaded from the System tab makes it True."""
+        return self.face_check()
     status: Any = None  # the status line under Enhance, where a job run again from History is told
 
 
@@ -117,6 +123,16 @@ def face_status(services: Services) -> tuple[bool, str]:
                        "System tab, press Download, then reload this page.")
     return False, ("Unavailable: no face restorer is on this server and downloads are off; ask the "
                    "administrator to put GFPGANv1.4.pth in the weights folder.")
+
+
+def face_updates(services: Services) -> list:
+    """The face checkbox, restorer list and fidelity as the weights folder is now: usable once a
+    face restorer is here (a download in the System tab), unticked and greyed while none is."""
+    ok, info = face_status(services)
+    restorers = restorer_choices(services.manager.list_models(("face",)))
+    tick = {} if ok else {"value": False}
+    return [gr.update(interactive=ok, info=info, elem_classes=[] if ok else ["unavailable"], **tick),
+            gr.update(choices=restorers, interactive=ok), gr.update(interactive=ok)]
 
 
 def analyze(services: Services, path: str | None):
@@ -245,7 +261,6 @@ class ImageTab:
     slider: Any
     download: Any
     metrics: Any
-    face_ok: bool
     size_mode: Any = None
     size_width: Any = None
     size_height: Any = None
@@ -254,7 +269,7 @@ class ImageTab:
 
 def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists | None = None) -> ImageTab:
     face_ok, face_info = face_status(services)
-    controls = ImageControls(face_ok=face_ok)
+    controls = ImageControls(face_check=lambda: face_status(services)[0])
     add = controls.add
     cancel_token = gr.State(CancelToken())
     input_size = gr.State(None)
@@ -340,6 +355,8 @@ def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists
     if model_lists is not None:
         model_lists.add(w["model"], note=model_note)
         model_lists.add(w["blend_model"], lambda rows: [("None", NO_SECOND_MODEL), *model_choices(rows)])
+        model_lists.add_others([w["face_enhance"], w["face_restorer"], w["face_fidelity"]],
+                               lambda: face_updates(services))
     slider = gr.ImageSlider(label="Before / after", type="pil", format="png", interactive=False,
                             elem_id="result-slider", max_height=720)
     slider_zoom("result-slider")
@@ -350,7 +367,7 @@ def render(services: Services, defaults: EnhanceRequest, model_lists: ModelLists
     compare.build(services, upload, controls.by_field["model"], model_lists)
     return ImageTab(controls, upload, paste, preview, recommendation, apply_button, analysis_json, input_size,
                     cancel_token, device, size_note, enhance_button, cancel_button, status, slider, download, metrics,
-                    face_ok, size_mode, size_width, size_height, several)
+                    size_mode, size_width, size_height, several)
 
 
 # -- listen: the events --------------------------------------------------------------------------------
@@ -403,13 +420,13 @@ def listen(services: Services, tab: ImageTab) -> None:
     for name in ("outscale", "double_pass", "size"):
         fields[name].change(on_size, size_inputs, tab.size_note, api_name=False, queue=False)
     tab.paste.change(lambda path: take_paste(services, path), tab.paste, tab.upload, api_name=False)
-    tab.apply_button.click(lambda result: recommended_values(result, tab.face_ok), tab.analysis_json,
+    tab.apply_button.click(lambda result: recommended_values(result, tab.controls.face_ok), tab.analysis_json,
                            [fields[n] for n in ("model", "outscale", "tile", "precision", "face_enhance",
                                                 "denoise_strength")], api_name=False)
     fields["model"].change(lambda m: gr.update(visible=m == DENOISE_MODEL), fields["model"],
                            fields["denoise_strength"], api_name=False)
     def on_load():  # the remembered settings, then Enhance marked "settings-loaded" (what a script can wait for)
-        values = values_for(names, services.remembered(), services.manager.upscaler_names(), tab.face_ok)
+        values = values_for(names, services.remembered(), services.manager.upscaler_names(), tab.controls.face_ok)
         return [*values, gr.update(elem_classes=["settings-loaded"])]
     on_page_load(on_load, None, [*tab.controls.as_list(), tab.enhance_button])
     tab.enhance_button.click(

@@ -116,8 +116,7 @@ def listen(services: Services, tab: SystemTab, model_lists: ModelLists | None = 
             return model_lists.updates(services, *chosen)
         downloaded.success(refresh_lists, model_lists.inputs(), model_lists.outputs(), api_name=False, queue=False)
         # on a page load the choices only: each tab's own load sets its model, whose change sets its note
-        lists = model_lists.outputs()[:len(model_lists.entries)]
-        on_page_load(lambda: model_lists.updates(services), None, lists)
+        on_page_load(lambda: model_lists.updates(services), None, model_lists.listed())
 
 
 def build(services: Services, model_lists: ModelLists | None = None) -> None:
