@@ -14,7 +14,7 @@ from config import AppConfig
 from engine.jobs.image import enhance_image_direct, image_defaults
 from engine.jobs.naming import distinct_stems
 from engine.models.manager import ModelManager
-from engine.models.weights import download, expected_sha256, record_checksum, sha256_of
+from engine.models.weights import expected_sha256, fetch_weights, sha256_of
 from engine.request import EnhanceRequest
 from utils.errors import Cancelled, UserError, describe_error
 from utils.gpu import device_request
@@ -288,17 +288,13 @@ def cmd_models(args: argparse.Namespace, config: AppConfig) -> int:
         if args.name not in manager.models:
             fail(f"unknown model {args.name!r}; see `python main.py models list`.")
             return EXIT_FAILED
-        spec = manager.models[args.name]
-        known = expected_sha256(spec, config.WEIGHTS_DIR)
-        try:
-            path = download(spec.url, config.WEIGHTS_DIR / spec.filename, sha256=known,
-                            on_progress=TileBar(spec.filename), timeout_s=config.DOWNLOAD_TIMEOUT_S)
+        try:  # no published hash (e.g. CodeFormer): recorded now, checked on every later use
+            path = fetch_weights(manager.models[args.name], config.WEIGHTS_DIR, on_progress=TileBar(manager.models[args.name].filename),
+                                 timeout_s=config.DOWNLOAD_TIMEOUT_S)
         except UserError as error:
             fail(str(error))
             return EXIT_FAILED
-        if known is None:  # no published hash (e.g. CodeFormer): recorded now, checked on every later use
-            record_checksum(config.WEIGHTS_DIR, spec.filename, sha256_of(path))
-        print(f"{config.WEIGHTS_DIR / spec.filename}")
+        print(path)
         return EXIT_OK
     if args.action == "verify":
         return verify_weights(manager)

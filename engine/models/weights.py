@@ -98,10 +98,20 @@ def resolve_weights(spec: ModelSpec, weights_dir: Path, *, allow_download: bool,
     if not allow_download:
         raise WeightsMissing(missing_message(spec, weights_dir, "downloads are disabled"), model=spec.name,
                              filename=spec.filename)
-    download(spec.url, official, sha256=spec.sha256, on_progress=on_progress, timeout_s=timeout_s)
-    if spec.sha256 is None:
-        record_checksum(weights_dir, spec.filename, sha256_of(official))
-    return WeightsFile(official, "downloaded")
+    return WeightsFile(fetch_weights(spec, weights_dir, on_progress=on_progress, timeout_s=timeout_s), "downloaded")
+
+
+def fetch_weights(spec: ModelSpec, weights_dir: Path, *, on_progress: ProgressFn | None = None,
+                  timeout_s: float = 60.0) -> Path:
+    """Download `spec`'s file into `weights_dir`, checked against its published hash or the one
+    recorded at its first download; a file with neither has its hash recorded now, and checked on
+    every later use and download."""
+    known = expected_sha256(spec, weights_dir)
+    path = download(spec.url, Path(weights_dir) / spec.filename, sha256=known, on_progress=on_progress,
+                    timeout_s=timeout_s)
+    if known is None:
+        record_checksum(weights_dir, spec.filename, sha256_of(path))
+    return path
 
 
 def bundled_cache_path(spec: ModelSpec, weights_dir: Path) -> Path:

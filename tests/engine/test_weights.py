@@ -67,6 +67,14 @@ def test_resolve_downloads_when_allowed_and_records_an_unknown_hash(tmp_path):
     found.path.write_bytes(PAYLOAD[:-1] + b"x")
     with pytest.raises(ChecksumMismatch):
         resolve_weights(spec, tmp_path, allow_download=False)
+    # Deleted and fetched again, from a server that now sends other bytes: the recorded hash refuses
+    # them, and is not overwritten by what came.
+    found.path.unlink()
+    with serve_files({"RealESRNet_x4plus.pth": PAYLOAD[:-1] + b"x"}) as base:
+        with pytest.raises(ChecksumMismatch):
+            resolve_weights(spec_served_from(base, "RealESRNet_x4plus", None), tmp_path, allow_download=True)
+    assert recorded_checksums(tmp_path)["RealESRNet_x4plus.pth"] == PAYLOAD_SHA
+    assert not found.path.exists()
 
 
 def test_missing_weights_name_the_file_url_and_directory(tmp_path):

@@ -51,7 +51,10 @@ def download(services: Services, name: str | None, progress=None) -> tuple[str, 
         services.manager.download(name, on_progress=progress_adapter(progress))
     except Exception as error:  # every failure ends in one sentence (the log has the traceback)
         raise user_error(error) from None
-    return (*snapshot(services), f"Downloaded and verified **{name}**.")
+    if services.manager.models[name].sha256:
+        return (*snapshot(services), f"Downloaded and verified **{name}**.")
+    return (*snapshot(services), f"Downloaded **{name}** (it has no published checksum: the one it came with is "
+                                 "recorded and checked from now on).")
 
 
 def missing_choice(missing: list[str]) -> dict:
