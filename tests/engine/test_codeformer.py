@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import subprocess
 import sys
-from pathlib import Path
 
 import gradio as gr
 import numpy as np

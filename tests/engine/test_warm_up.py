@@ -7,8 +7,6 @@ import logging
 import threading
 import urllib.request
 
-import pytest
-
 from engine.models.manager import ModelManager
 from engine.models.warm_up import THREAD_NAME, start_warm_up, warm_up
 from tests.app_server import app_config_for

@@ -19,7 +19,7 @@ import gradio as gr
 from engine.jobs.image import enhance_image_direct
 from engine.models.registry import FACE_RESTORERS
 from engine.request import EnhanceRequest, parse_size
-from ui.formatting import (FORMATS, PRECISIONS, metrics_rows, model_choices, recommendation_markdown,
+from ui.formatting import (FORMATS, metrics_rows, model_choices, recommendation_markdown,
                            restorer_choices, result_size_markdown, slider_pair)
 from ui.services import (CANCELLED_NOTE, CancelToken, Services, device_dropdown, device_of, named_handler,
                          user_error)
