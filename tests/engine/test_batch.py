@@ -180,11 +180,12 @@ def test_the_time_limit_stops_a_batch_but_keeps_what_it_finished(tmp_path, manag
     images = [solid(tmp_path / f"{n}.png", "red") for n in "abc"]
     clock = {"now": 0.0}
 
-    def tick():  # the first image fits in the limit, the second does not
-        clock["now"] += 1.0
-        return clock["now"]
-    control = JobControl(time_limit_s=3.5, clock=tick)
+    def starting(index: int, _total: int, _name: str) -> None:  # each image "takes" 2 s on this clock
+        clock["now"] = 2.0 * index
+    # the check also runs inside every forward, so the clock moves per image, not per check: the first
+    # image fits in the limit, the second passes it (and stops inside its forward)
+    control = JobControl(time_limit_s=1.5, clock=lambda: clock["now"])
     result = process_batch(images, model_manager=manager, output_dir=tmp_path / "out", model_name="realesr-animevideov3",
-                           outscale=1, should_cancel=control, make_zip=True)
+                           outscale=1, should_cancel=control, make_zip=True, on_item=starting)
     assert [i.status for i in result.items] == ["ok"] and "limit" in result.summary()
     assert result.zip_path is not None and result.items[0].output_path.is_file()
