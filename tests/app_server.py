@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import socket
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +16,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def http_status(url: str, timeout_s: float = 60) -> int:
+    """The status of one GET of `url` (an error status too, not raised)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def app_config_for(root: Path, weights_dir: Path, **extra: str) -> AppConfig:

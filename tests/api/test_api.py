@@ -1,13 +1,11 @@
 """The named API endpoints through gradio_client against a running server, and what it serves."""
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-from tests.app_server import app_config_for, running_app
+from tests.app_server import app_config_for, http_status, running_app
 
 pytestmark = pytest.mark.slow
 
@@ -67,25 +65,17 @@ def test_bad_upload_is_a_clear_error_and_the_server_keeps_serving(client, tmp_pa
     assert client.predict(handle_file(str(skimage_dir / "camera.png")), scale=1, api_name="/enhance_image")[0]
 
 
-def fetch_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
 def test_only_the_output_folder_is_served(server, weights_dir):
     url, config = server
-    assert fetch_status(f"{url}/gradio_api/file=/etc/passwd") in (403, 404)
+    assert http_status(f"{url}/gradio_api/file=/etc/passwd", 10) in (403, 404)
     weights = next((weights_dir / "bundled").glob("*.safetensors"))
-    assert fetch_status(f"{url}/gradio_api/file={weights}") in (403, 404)
+    assert http_status(f"{url}/gradio_api/file={weights}", 10) in (403, 404)
     config.SETTINGS_FILE.parent.mkdir(parents=True, exist_ok=True)
     config.SETTINGS_FILE.write_text("{}")
-    assert fetch_status(f"{url}/gradio_api/file={config.SETTINGS_FILE}") in (403, 404)
+    assert http_status(f"{url}/gradio_api/file={config.SETTINGS_FILE}", 10) in (403, 404)
     served = config.OUTPUT_DIR / "probe.png"
     Image.new("RGB", (2, 2)).save(served)
-    assert fetch_status(f"{url}/gradio_api/file={served}") == 200
+    assert http_status(f"{url}/gradio_api/file={served}", 10) == 200
 
 
 def test_process_batch_endpoint(client, tmp_path, skimage_dir):

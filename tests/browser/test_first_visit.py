@@ -94,13 +94,18 @@ def test_3_guidance_says_downloads_are_off_instead_of_pointing_to_a_missing_down
     shot(page, "issue19-3-system-downloads-off")
 
 
-def start_a_long_job(page, tmp_path) -> None:
-    """Enhance with the slowest bundled model in 32 px tiles (64 of them): long enough to watch."""
-    upload_and_wait(page, tiny_image(tmp_path, side=256))
+def start_an_x4plus_job(page, tmp_path, side: int, tile: int) -> None:
+    """Enhance a `side` px image with RealESRGAN_x4plus, the slowest bundled model, in `tile` px tiles."""
+    upload_and_wait(page, tiny_image(tmp_path, side=side))
     choose(page, "#model", "RealESRGAN_x4plus  (")
     open_more_settings(page)
-    set_number(page, "#tile", 32)
+    set_number(page, "#tile", tile)
     page.locator("#enhance").click()
+
+
+def start_a_long_job(page, tmp_path) -> None:
+    """In 32 px tiles (64 of them): long enough to watch."""
+    start_an_x4plus_job(page, tmp_path, side=256, tile=32)
 
 
 def test_4_cancel_is_a_neutral_state(page, tmp_path):
@@ -321,12 +326,8 @@ class HeldForward(LayerSpy):
 
 
 def start_a_one_tile_job(page, tmp_path) -> None:
-    """Enhance a 64 px image with RealESRGAN_x4plus in one tile (automatic tiles: it fits one)."""
-    upload_and_wait(page, tiny_image(tmp_path, side=64))
-    choose(page, "#model", "RealESRGAN_x4plus  (")
-    open_more_settings(page)
-    set_number(page, "#tile", 0)
-    page.locator("#enhance").click()
+    """A 64 px image in one tile (automatic tiles: it fits one)."""
+    start_an_x4plus_job(page, tmp_path, side=64, tile=0)
 
 
 def test_4_cancel_stops_a_one_tile_job_inside_its_forward(page, app, tmp_path, monkeypatch, caplog):

@@ -2,22 +2,12 @@
 imports and Blocks), and a browser opened on the starting page turns into the app by itself
 (ui/starting_page.py)."""
 import threading
-import urllib.error
-import urllib.request
 
-from tests.app_server import app_config_for, running_app
+from tests.app_server import app_config_for, http_status, running_app
 from tests.browser.conftest import BROWSER_MARKS, DESKTOP, TIMEOUT_MS, shot
 from ui.starting_page import StartingPage
 
 pytestmark = BROWSER_MARKS
-
-
-def status_of(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 def test_serve_answers_while_the_app_is_built_then_serves_the_app(tmp_path, weights_dir, monkeypatch, root_logging):
@@ -39,10 +29,10 @@ def test_serve_answers_while_the_app_is_built_then_serves_the_app(tmp_path, weig
     url = f"http://127.0.0.1:{config.SERVER_PORT}/"
     try:
         assert building.wait(600)
-        assert status_of(url) == 503  # the starting page, while the app is being built
+        assert http_status(url) == 503  # the starting page, while the app is being built
         release.set()
         starting.join(600)
-        assert status_of(url) == 200  # the app itself, on the same address
+        assert http_status(url) == 200  # the app itself, on the same address
     finally:
         release.set()
         starting.join(600)
