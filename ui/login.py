@@ -5,7 +5,9 @@ has a failure count: after a failure the answer waits `delay_for(count)` seconds
 30), and one client's attempts are answered one at a time, so guessing in parallel is no faster.
 Another client (the real user) is never held up by someone else's guessing. The wait is
 asynchronous: it holds no server thread. A success resets the count; counts also fade after a
-quiet `FORGET_AFTER_S`. (Behind a reverse proxy every client has the proxy's address.)
+quiet `FORGET_AFTER_S`, and the records of quiet clients are dropped, so guesses from ever new
+addresses cannot grow the server's memory without end. (Behind a reverse proxy every client has the
+proxy's address.)
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 FIRST_DELAY_S = 1.0
 MAX_DELAY_S = 30.0
 FORGET_AFTER_S = 15 * 60
+SWEEP_EVERY_S = 60.0  # how often the records of clients quiet for FORGET_AFTER_S are dropped
 # The address of the client whose request is being handled, set by `ClientAddress` below: Gradio
 # calls the auth function with the name and password only.
 client_address: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="unknown")
@@ -40,10 +43,23 @@ class LoginThrottle:
         self.sleep, self.clock = sleep, clock
         self.failures: dict[str, tuple[int, float]] = {}
         self.locks: dict[str, asyncio.Lock] = {}
+        self.swept = clock()
+
+    def forget_quiet_clients(self) -> None:
+        """Drop the failure counts that have faded and the locks no attempt holds."""
+        now = self.clock()
+        if now - self.swept < SWEEP_EVERY_S:
+            return
+        self.swept = now
+        self.failures = {client: (count, last) for client, (count, last) in self.failures.items()
+                         if now - last <= FORGET_AFTER_S}
+        self.locks = {client: lock for client, lock in self.locks.items()
+                      if lock.locked() or client in self.failures}
 
     async def check(self, username: str, password: str) -> bool:
         """Gradio's auth callable (a coroutine function, so Gradio awaits it)."""
         client = client_address.get()
+        self.forget_quiet_clients()
         async with self.locks.setdefault(client, asyncio.Lock()):
             expected = self.passwords.get(username)
             right = hmac.compare_digest(password.encode("utf-8"), (expected or "\x00").encode("utf-8"))

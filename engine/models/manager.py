@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -63,6 +64,30 @@ class MeasuredSpeed:
         return None if per_mp is None else per_mp * input_pixels / 1e6
 
 
+class RunningForwards:
+    """How many forward passes are running on one network right now, in any thread (jobs and the
+    warm-up), so that a background pass can give way to a job's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+    @contextmanager
+    def one(self) -> Iterator[None]:
+        with self._lock:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A network ready to run, with the facts callers need about it."""
@@ -76,6 +101,7 @@ class LoadedModel:
     # kept by the manager per (model, device, precision): it outlives an unload and is shared by
     # the denoise-strength variants of one network
     speed: MeasuredSpeed = field(default_factory=MeasuredSpeed, compare=False, repr=False)
+    running: RunningForwards = field(default_factory=RunningForwards, compare=False, repr=False)
 
     @property
     def architecture(self) -> str:

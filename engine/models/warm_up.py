@@ -6,6 +6,10 @@ needs: reading (or converting) the weights, building the network, and the device
 warm-up does that while the page is already being served, through the same manager cache and the
 same `run_batch` as a job, so the first job finds the model loaded and the device warmed.
 
+It never holds up a job either: its forwards give way (`watched_forward`'s stop check, before each
+layer) the moment a job's forward runs on the same network, so a job sent the instant the page
+answers does not share the CPU with a warm-up it no longer needs.
+
 It never blocks start-up and never fails it: a model whose weights are missing is skipped (the
 server downloads only on an explicit request), and any other failure is logged and forgotten; the
 first job then loads the model itself and reports the problem in its own sentence.
@@ -19,6 +23,7 @@ import time
 import numpy as np
 
 from engine.models.manager import LoadedModel, ModelManager
+from utils.errors import Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +48,19 @@ def warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False, side:
     model = manager.load_model(model_name, None, fp32)
     loaded = time.perf_counter()
     random = np.random.default_rng(0)
-    run_batch(model, [random.integers(0, 256, (side, side, 3), dtype=np.uint8)], 255,
-              measure=False)  # the device's first-call work would skew the speed
-    first = time.perf_counter()
-    # warm now: records the model's speed (model.speed) for time estimates
-    run_batch(model, [random.integers(0, 256, (measure_side, measure_side, 3), dtype=np.uint8)], 255)
+
+    def a_job_is_running() -> bool:  # another forward than this one on the network
+        return model.running.count > 1
+    try:
+        run_batch(model, [random.integers(0, 256, (side, side, 3), dtype=np.uint8)], 255,
+                  should_cancel=a_job_is_running, measure=False)  # the first-call work would skew the speed
+        first = time.perf_counter()
+        # warm now: records the model's speed (model.speed) for time estimates
+        run_batch(model, [random.integers(0, 256, (measure_side, measure_side, 3), dtype=np.uint8)], 255,
+                  should_cancel=a_job_is_running)
+    except Cancelled:
+        log.info("warm-up: %s loaded in %.2f s; its forward gave way to a job", model_name, loaded - started)
+        return model
     log.info("warm-up: %s on %s as %s, loaded in %.2f s, first forward in %.2f s, then %.2f s per input "
              "megapixel", model_name, model.device, model.precision, loaded - started, first - loaded,
              model.speed.seconds_per_megapixel or 0.0)

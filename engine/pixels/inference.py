@@ -59,7 +59,7 @@ def run_batch(model: LoadedModel, tiles: list[np.ndarray], max_value: int, *,
     batch = batch.permute(0, 3, 1, 2).to(input_dtype(model)).div_(max_value)
     batch = batch.contiguous(memory_format=torch.channels_last)
     try:
-        with torch.inference_mode(), autocast_for(model), \
+        with model.running.one(), torch.inference_mode(), autocast_for(model), \
                 watched_forward(model.descriptor.model, should_cancel, on_layer):
             # spandrel's descriptor pads to the model's size requirements and clamps to [0, 1]
             out = model.descriptor(batch).float().cpu()  # .cpu() waits for the device: the time is real

@@ -40,6 +40,38 @@ def test_warm_up_runs_in_the_background_and_leaves_the_model_cached(weights_dir,
     assert cached[0].scale == 4
 
 
+def test_warm_up_gives_way_to_a_job_running_on_the_same_network(weights_dir, caplog):
+    import numpy as np
+
+    from engine.pixels.inference import run_batch
+    manager = ModelManager(weights_dir=weights_dir, allow_downloads=False)
+    model = manager.load_model(MODEL)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold_at_first_layer(layer):  # the job's forward waits inside its first layer's hook
+        if layer == 1:
+            inside.set()
+            assert release.wait(120)
+    pixels = np.random.default_rng(3).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    results = []
+    job = threading.Thread(target=lambda: results.append(run_batch(model, [pixels], 255, on_layer=hold_at_first_layer)))
+    job.start()
+    try:
+        assert inside.wait(120) and model.running.count == 1
+        with caplog.at_level(logging.INFO, logger="engine.models.warm_up"):
+            assert warm_up(manager, MODEL) is model  # returns at once: no forward of its own ran to the end
+        assert "gave way to a job" in caplog.text
+        assert model.speed.seconds_per_megapixel is None  # the warm-up measured nothing
+    finally:
+        release.set()
+        job.join(300)
+    assert model.running.count == 0 and len(results) == 1
+    fresh = ModelManager(weights_dir=weights_dir, allow_downloads=False).load_model(MODEL)
+    assert (results[0] == run_batch(fresh, [pixels], 255)).all()  # the job's result is untouched
+    warm_up(manager, MODEL)  # with no job running, it runs and measures
+    assert model.speed.seconds_per_megapixel is not None
+
+
 def test_warm_up_skips_a_model_without_weights(tmp_path):
     manager = ModelManager(weights_dir=tmp_path, allow_downloads=False)
     assert warm_up(manager, "RealESRGAN_x4plus_netD_missing") is None  # not a model at all

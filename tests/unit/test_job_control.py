@@ -6,7 +6,7 @@ import pytest
 
 from engine.jobs.job_control import ClientGone, JobControl, TimeLimitExceeded
 from engine.jobs.image import enhance_image_direct
-from ui.login import MAX_DELAY_S, LoginThrottle, delay_for
+from ui.login import FORGET_AFTER_S, MAX_DELAY_S, LoginThrottle, client_address, delay_for
 from utils.errors import Cancelled
 
 from tests.clock import ManualClock
@@ -72,3 +72,24 @@ def test_parallel_guesses_for_one_user_are_answered_one_at_a_time():
     results, seconds = run(scenario())
     assert results == [False] * 3
     assert seconds >= 0.05 + 0.1 + 0.2  # serialised: the delays add up instead of overlapping
+
+
+def test_quiet_clients_are_forgotten_so_new_addresses_cannot_grow_memory():
+    async def no_wait(seconds):
+        pass
+    clock = ManualClock(1000.0)
+    throttle = LoginThrottle([("ann", "right")], sleep=no_wait, clock=clock)
+
+    async def guess_from(address, password="wrong"):
+        client_address.set(address)
+        return await throttle.check("ann", password)
+    for i in range(500):  # one guess each from 500 addresses
+        assert run(guess_from(f"10.0.{i // 250}.{i % 250}")) is False
+    assert len(throttle.failures) == len(throttle.locks) == 500
+    clock.now += FORGET_AFTER_S / 2
+    assert run(guess_from("10.9.9.9")) is False  # still remembered: nothing has faded yet
+    assert len(throttle.failures) == 501
+    clock.now += FORGET_AFTER_S / 2 + 1
+    assert run(guess_from("10.9.9.9", "right")) is True
+    assert throttle.failures == {} and list(throttle.locks) == ["10.9.9.9"]  # only the recent one is left
+    assert run(guess_from("10.0.0.1")) is False and throttle.failures["10.0.0.1"][0] == 1  # counts from 1 again
