@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --no-input
 
-.PHONY: run test bench bench-enhancer bench-video bench-training clean-venv
+.PHONY: run test bench bench-full bench-enhancer bench-video bench-training clean-venv
 
 $(VENV)/.runtime: requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.bench
 	$(PY) -m bench
+
+bench-full: $(VENV)/.bench
+	$(PY) -m bench --full
 
 bench-enhancer: $(VENV)/.dev
 	$(PY) -m bench.enhancer
