@@ -9,8 +9,6 @@ from ui.starting_page import StartingPage
 
 log = logging.getLogger(__name__)
 
-WAIT_FOR_MODEL_S = 30.0  # the longest the starting page stays up for the default model's load
-
 
 def exposure_warnings(config: AppConfig) -> list[str]:
     warnings = []
@@ -92,13 +90,9 @@ def serve(config: AppConfig | None = None, *, block: bool = True):
     starting.start()
     try:
         demo = create_app(config)
-        if config.WARM_UP:  # engine/models/warm_up.py
+        if config.WARM_UP:  # the default model loads while the page is served (engine/models/warm_up.py)
             from engine.models.warm_up import start_warm_up
             demo.warm_up = start_warm_up(demo.manager, config.DEFAULT_MODEL, fp32=config.FP32)
-            # The app's page opens once the default model is loaded (its forwards go on behind the
-            # page): a first click the moment the page appears then does not wait on the load.
-            if not demo.warm_up.loaded.wait(WAIT_FOR_MODEL_S):
-                log.info("the default model is still loading; opening the page without it")
         options = launch_options(config, demo)
     finally:
         starting.stop()

@@ -1,27 +1,24 @@
 """Warm-up: load the default model and run one tiny forward in a background thread at start-up.
 
 A fresh server's first result otherwise pays, on the user's click, for what only the first job
-needs: importing spandrel, reading (or converting) the weights, building the network, and the
-device's first-call work (oneDNN's primitive creation and memory pools on a CPU, CUDA's context and
-kernels on a GPU). The warm-up does that in the background through the same manager cache and the
-same `run_batch` as a job, so the first job finds the model loaded and the device warmed. `serve`
-keeps its starting page up until the model is loaded (`WarmUpThread.loaded`, at most a bounded
-wait); the forwards go on behind the app's page.
+needs: reading (or converting) the weights, building the network, and the device's first-call work
+(oneDNN's primitive creation and memory pools on a CPU, CUDA's context and kernels on a GPU). The
+warm-up does that while the page is already being served, through the same manager cache and the
+same `run_batch` as a job, so the first job finds the model loaded and the device warmed.
 
 It never holds up a job either: its forwards give way (`watched_forward`'s stop check, before each
 layer) the moment a job's forward runs on the same network, so a job sent the instant the page
 answers does not share the CPU with a warm-up it no longer needs.
 
-It never fails start-up: a model whose weights are missing is skipped (the server downloads only on
-an explicit request), and any other failure is logged and forgotten; the first job then loads the
-model itself and reports the problem in its own sentence.
+It never blocks start-up and never fails it: a model whose weights are missing is skipped (the
+server downloads only on an explicit request), and any other failure is logged and forgotten; the
+first job then loads the model itself and reports the problem in its own sentence.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 
@@ -39,10 +36,10 @@ THREAD_NAME = "model-warm-up"
 
 
 def warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False, side: int = WARM_UP_SIDE,
-            measure_side: int = MEASURE_SIDE, on_loaded: Callable[[], None] | None = None) -> LoadedModel | None:
-    """Load `model_name` on the configured device into `manager`'s cache, call `on_loaded`, run one
-    `side`x`side` forward, then one `measure_side`x`measure_side` forward that records the model's
-    speed; the loaded model, or None when its weights are not here (nothing is downloaded)."""
+            measure_side: int = MEASURE_SIDE) -> LoadedModel | None:
+    """Load `model_name` on the configured device into `manager`'s cache, run one `side`x`side`
+    forward, then one `measure_side`x`measure_side` forward that records the model's speed; the
+    loaded model, or None when its weights are not here (nothing is downloaded)."""
     if not manager.is_available(model_name):
         log.info("warm-up skipped: %s has no weights here", model_name)
         return None
@@ -50,8 +47,6 @@ def warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False, side:
     started = time.perf_counter()
     model = manager.load_model(model_name, None, fp32)
     loaded = time.perf_counter()
-    if on_loaded is not None:
-        on_loaded()
     random = np.random.default_rng(0)
 
     def a_job_is_running() -> bool:  # another forward than this one on the network
@@ -72,31 +67,15 @@ def warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False, side:
     return model
 
 
-class WarmUpThread(threading.Thread):
-    """`warm_up` in a daemon thread. `loaded` is set once the model is in the cache, or as soon as
-    there is nothing to load or the load failed: a caller can wait for the model without waiting
-    for the forwards after it."""
-
-    def __init__(self, manager: ModelManager, model_name: str, *, fp32: bool = False, side: int = WARM_UP_SIDE,
-                 measure_side: int = MEASURE_SIDE):
-        super().__init__(name=THREAD_NAME, daemon=True)
-        self.manager, self.model_name, self.fp32 = manager, model_name, fp32
-        self.side, self.measure_side = side, measure_side
-        self.loaded = threading.Event()
-
-    def run(self) -> None:
-        try:
-            warm_up(self.manager, self.model_name, fp32=self.fp32, side=self.side, measure_side=self.measure_side,
-                    on_loaded=self.loaded.set)
-        except Exception as error:  # a warm-up must never take the server down
-            log.warning("warm-up of %s failed (the first job will load it): %s", self.model_name, error)
-        finally:
-            self.loaded.set()
-
-
 def start_warm_up(manager: ModelManager, model_name: str, *, fp32: bool = False, side: int = WARM_UP_SIDE,
-                  measure_side: int = MEASURE_SIDE) -> WarmUpThread:
+                  measure_side: int = MEASURE_SIDE) -> threading.Thread:
     """`warm_up` in a daemon thread, started and returned at once; its failures are logged only."""
-    thread = WarmUpThread(manager, model_name, fp32=fp32, side=side, measure_side=measure_side)
+    def run() -> None:
+        try:
+            warm_up(manager, model_name, fp32=fp32, side=side, measure_side=measure_side)
+        except Exception as error:  # a warm-up must never take the server down
+            log.warning("warm-up of %s failed (the first job will load it): %s", model_name, error)
+
+    thread = threading.Thread(target=run, name=THREAD_NAME, daemon=True)
     thread.start()
     return thread
