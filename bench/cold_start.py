@@ -40,7 +40,7 @@ def png_bytes(side: int) -> bytes:
 
 
 def serve_and_time(root: Path, weights: Path, model: str, image: bytes, results: int, warm_up: bool,
-                   start_timeout_s: float = 600) -> dict:
+                   think_s: float = 0.0, start_timeout_s: float = 600) -> dict:
     """One fresh server: seconds to the page, and each result's seconds (sent one after another)."""
     import httpx
     port = free_port()
@@ -71,6 +71,7 @@ def serve_and_time(root: Path, weights: Path, model: str, image: bytes, results:
                     raise RuntimeError("the server did not answer in time")
                 time.sleep(0.05)
             page_s = time.perf_counter() - started
+            time.sleep(think_s)  # a user picking a file; 0: the worst case, a request the moment the page opens
             load = os.getloadavg()[0]
             seconds = []
             for _ in range(results):
@@ -93,14 +94,15 @@ def prepare_weights(weights: Path, model: str) -> None:
     ModelManager(weights_dir=weights).resolve(ModelManager().spec(model))
 
 
-def cold_start_section(weights: Path, model: str = "RealESRGAN_x4plus", side: int = 160, results: int = 10) -> list[dict]:
+def cold_start_section(weights: Path, model: str = "RealESRGAN_x4plus", side: int = 160, results: int = 10,
+                       think_s: float = 0.0) -> list[dict]:
     prepare_weights(weights, model)
     image = png_bytes(side)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for warm_up in (True, False):
-            row = serve_and_time(Path(tmp) / f"warm-{warm_up}", weights, model, image, results, warm_up)
-            row.update(model=model, input=f"{side}x{side}")
+            row = serve_and_time(Path(tmp) / f"warm-{warm_up}", weights, model, image, results, warm_up, think_s)
+            row.update(model=model, input=f"{side}x{side}", think_s=think_s)
             rows.append(row)
             print(f"  {model} {side}x{side}, warm-up {'on' if warm_up else 'off'}: starting page "
                   f"{row['address_s']:.2f} s, app {row['page_s']:.1f} s, "
@@ -124,10 +126,13 @@ def main() -> int:
     parser.add_argument("--side", type=int, default=160)
     parser.add_argument("--results", type=int, default=10)
     parser.add_argument("--weights", type=Path, default=None, help="a weights folder to reuse (default: a new one)")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="seconds between the page answering and the first request (default 0: at once)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cold_start.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = cold_start_section(args.weights or Path(tmp) / "weights", args.model, args.side, args.results)
+        rows = cold_start_section(args.weights or Path(tmp) / "weights", args.model, args.side, args.results,
+                                  args.think)
     print_table(rows)
     return finish(args.out, "cold_start", rows)
 

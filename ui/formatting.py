@@ -24,10 +24,13 @@ STATUS_LABEL = {"bundled": "bundled", "downloaded": "downloaded", "custom": "cus
                 "downloadable": "not downloaded", "missing": "not downloaded"}
 
 
-def model_choices(rows: list[ModelStatus]) -> list[tuple[str, str]]:
-    """The upscalers as (label, name): the label says whether its weights are here ("not downloaded")."""
-    return [(f"{row.name}  ({STATUS_LABEL.get(row.status, row.status)})", row.name) for row in rows
-            if row.kind == "upscaler"]
+def model_choices(rows: list[ModelStatus], *, mark_only_missing: bool = False) -> list[tuple[str, str]]:
+    """The upscalers as (label, name): the label says where its weights come from ("bundled", ...,
+    "not downloaded"); with `mark_only_missing`, only a model whose weights are not here is marked
+    (the Compare tab's checkboxes)."""
+    return [(row.name if mark_only_missing and row.available else
+             f"{row.name}  ({STATUS_LABEL.get(row.status, row.status)})", row.name)
+            for row in rows if row.kind == "upscaler"]
 
 
 def restorer_choices(rows: list[ModelStatus]) -> list[tuple[str, str]]:

@@ -5,7 +5,8 @@ import html
 import inspect
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ContextManager
@@ -95,6 +96,17 @@ class Services:
                          output_dir=folder, output_name=sanitize_filename(Path(path).stem), on_progress=on_progress,
                          should_cancel=should_cancel,
                          history=self.history.for_owner(owner, within=self.config.OUTPUT_DIR))
+
+    @contextmanager
+    def one_sentence(self) -> Iterator[None]:
+        """Every failure inside ends in one sentence (a gr.Error already is one; the log has the
+        traceback)."""
+        try:
+            yield
+        except gr.Error:
+            raise
+        except Exception as error:
+            raise user_error(error, downloads=self.config.ALLOW_DOWNLOADS) from None
 
     def run_file_job(self, entry: Callable[..., Any], path: str, make_request: Callable[[], EnhanceRequest], *,
                      kind: str, token: "CancelToken", request: gr.Request | None, progress: gr.Progress | None,

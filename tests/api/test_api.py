@@ -65,8 +65,8 @@ def test_bad_upload_is_a_clear_error_and_the_server_keeps_serving(client, tmp_pa
     assert client.predict(handle_file(str(skimage_dir / "camera.png")), scale=1, api_name="/enhance_image")[0]
 
 
-def test_only_the_output_folder_is_served(server, weights_dir):
-    url, config = server
+def test_only_the_output_folder_is_served(server, weights_dir, anime_video_model):
+    url, config = server  # anime_video_model: its converted weights file is in weights_dir, whatever ran before
     assert http_status(f"{url}/gradio_api/file=/etc/passwd", 10) in (403, 404)
     weights = next((weights_dir / "bundled").glob("*.safetensors"))
     assert http_status(f"{url}/gradio_api/file={weights}", 10) in (403, 404)

@@ -14,7 +14,7 @@ import gradio as gr
 from engine.jobs.batch import BatchResult, check_batch_template, folder_inside, images_in, process_batch
 from engine.jobs.naming import KEEP_NAME_TEMPLATE, PLACEHOLDERS
 from engine.request import EnhanceRequest
-from ui.services import CancelToken, Services, device_of, progress_adapter, require_weights, user_error
+from ui.services import CancelToken, Services, device_of, progress_adapter, require_weights
 from ui.widgets import ModelLists, listen_cancel, model_outscale_device, on_page_load, run_buttons
 
 MAX_SHOWN = 48  # results in the gallery; the zip holds them all
@@ -57,7 +57,7 @@ def batch_job(services: Services, inputs: list[Path], job: EnhanceRequest, token
     """`inputs` enhanced with `job` through the batch engine in a new job folder of the caller's,
     zipped and recorded in their history (the Batch tab, and the Image tab's "Enhance all"); one
     sentence if it cannot start. `progress` is called like gr.Progress, `((done, total), desc=note)`."""
-    try:
+    with services.one_sentence():
         require_weights(services, job.model)  # one sentence now, not one failure per image
         report = progress_adapter(progress, "images")
         current = {"index": 0, "total": len(inputs), "name": ""}
@@ -77,10 +77,6 @@ def batch_job(services: Services, inputs: list[Path], job: EnhanceRequest, token
                                  on_item=on_item, on_progress=within_item,
                                  should_cancel=services.job_control(token, request),
                                  history=services.history_of(request), input_root=root)
-    except gr.Error:
-        raise
-    except Exception as error:  # every failure ends in one sentence (the log has the traceback)
-        raise user_error(error, downloads=services.config.ALLOW_DOWNLOADS) from None
 
 
 def run_batch(services: Services, files: list[str] | None, folder_name: str | None, model_name: str, scale: float,
@@ -90,14 +86,10 @@ def run_batch(services: Services, files: list[str] | None, folder_name: str | No
     """(summary, items table, result paths to show, zip path) for one batch; one sentence if it
     cannot start. `progress` is called like gr.Progress, `((done, total), desc=note)`."""
     token.reset()
-    try:
+    with services.one_sentence():
         inputs, root = batch_inputs(services.config.INPUT_DIR, files, folder_name, subfolders)
         job = batch_request(services.settings.defaults, model_name, scale, batch_template(name_template, keep),
                             never_overwrite, strip_metadata, device_name)
-    except gr.Error:
-        raise
-    except Exception as error:  # every failure ends in one sentence (the log has the traceback)
-        raise user_error(error, downloads=services.config.ALLOW_DOWNLOADS) from None
     result = batch_job(services, inputs, job, token, resume=bool(resume), root=root, request=request,
                        progress=progress)
     shown = [str(i.output_path) for i in result.items if i.output_path][:MAX_SHOWN]

@@ -13,7 +13,7 @@ from PIL import Image
 
 from engine.jobs.compare import DEFAULT_REGION_PX, Comparison, compare_models, comparison_grid
 from engine.models.manager import ModelStatus
-from ui.formatting import STATUS_LABEL
+from ui.formatting import model_choices
 from ui.services import CancelToken, Services, missing_weights_sentence, progress_adapter, user_error
 from utils.images import read_image, to_pil_preview
 
@@ -23,10 +23,8 @@ GRID_PREVIEW_SIDE = 1600
 # -- handlers: values in, values out -----------------------------------------------------------------
 
 def model_boxes(rows: list[ModelStatus]) -> list[tuple[str, str]]:
-    """The upscalers as (label, name) checkboxes: a plain name, or the name marked "not downloaded"
-    when its weights are not on this server."""
-    return [(row.name if row.available else f"{row.name}  ({STATUS_LABEL.get(row.status, row.status)})", row.name)
-            for row in rows if row.kind == "upscaler"]
+    """The upscalers as (label, name) checkboxes, marked only when their weights are not here."""
+    return model_choices(rows, mark_only_missing=True)
 
 
 def region_of(width: int, height: int, x_px: float | None, y_px: float | None,
