@@ -288,8 +288,9 @@ def cmd_models(args: argparse.Namespace, config: AppConfig) -> int:
         if args.name not in manager.models:
             fail(f"unknown model {args.name!r}; see `python main.py models list`.")
             return EXIT_FAILED
+        spec = manager.models[args.name]
         try:  # no published hash (e.g. CodeFormer): recorded now, checked on every later use
-            path = fetch_weights(manager.models[args.name], config.WEIGHTS_DIR, on_progress=TileBar(manager.models[args.name].filename),
+            path = fetch_weights(spec, config.WEIGHTS_DIR, on_progress=TileBar(spec.filename),
                                  timeout_s=config.DOWNLOAD_TIMEOUT_S)
         except UserError as error:
             fail(str(error))

@@ -28,12 +28,12 @@ from engine.jobs.video_streams import Cut, DecodeTimes, Muxer, StreamMap, copy_t
 from engine.models.manager import ModelManager
 from engine.pixels.blend import intermediate_limit_message
 from engine.pixels.inference import CancelCheck, DeviceOutOfMemory
-from engine.pixels.upscale import (UpscaleOptions, bytes_per_input_pixel, choose_tile, edge_px_for, upscale_batch,
-                                  upscale_pixels)
+from engine.pixels.upscale import (UpscaleOptions, bytes_per_input_pixel, choose_tile, edge_px_for, job_memory_bytes,
+                                  upscale_batch, upscale_pixels)
 from engine.request import EnhanceRequest
 from utils.errors import InvalidInput, OutputError
 from utils.files import describe_os_error
-from utils.gpu import GPUDetector, free_memory_bytes
+from utils.gpu import GPUDetector
 from utils.images import resize
 from utils.validation import sanitize_filename, validate_video_file
 from utils.video_probe import VideoInfo, probe_video
@@ -357,8 +357,8 @@ def frames_per_batch(model, height: int, width: int, options: UpscaleOptions, ca
     """How many whole frames to run at once: 1 on the CPU (no gain there) or when frames need tiles."""
     if model.device.type == "cpu" or choose_tile(model, height, width, options) != 0:
         return 1
-    free = free_memory_bytes(model.device, options.memory_reserve) * options.memory_share
-    return max(1, min(cap, int(free // (height * width * bytes_per_input_pixel(model.architecture)))))
+    free = job_memory_bytes(model.device, options.memory_reserve, options.memory_share)
+    return max(1, min(cap, free // (height * width * bytes_per_input_pixel(model.architecture))))
 
 
 class FrameUpscaler:

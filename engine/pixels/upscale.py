@@ -81,6 +81,12 @@ def bytes_per_input_pixel(architecture: str, precision: str = "fp32") -> int:
     return profile.bytes_per_input_pixel if precision == "fp32" else profile.bytes_per_input_pixel_half
 
 
+def job_memory_bytes(device: torch.device, memory_reserve: float = 0.1, memory_share: float = 1.0) -> int:
+    """The memory one job may plan with on `device`: what is free, less the reserve, times the job's
+    share (jobs running at once each plan with theirs)."""
+    return int(free_memory_bytes(device, memory_reserve) * min(1.0, max(memory_share, 0.0)))
+
+
 def tile_for(architecture: str, device: torch.device, height: int, width: int, *, pad_px: int | None = None,
              memory_reserve: float = 0.1, precision: str = "fp32", memory_share: float = 1.0) -> int:
     """The automatic tile size for a model of `architecture` on `device` at `precision` (0: the
@@ -91,8 +97,7 @@ def tile_for(architecture: str, device: torch.device, height: int, width: int, *
     cap = CPU_MAX_TILE_PX if device.type == "cpu" else 2048
     pad_px = default_pad_px(architecture) if pad_px is None else pad_px
     measured = precision if device.type == "cpu" else "fp32"  # the half-precision figure is the CPU's
-    free = int(free_memory_bytes(device, memory_reserve) * min(1.0, max(memory_share, 0.0)))
-    return auto_tile_px(height, width, free, bytes_per_input_pixel(architecture, measured), pad_px=pad_px,
+    return auto_tile_px(height, width, job_memory_bytes(device, memory_reserve, memory_share), bytes_per_input_pixel(architecture, measured), pad_px=pad_px,
                         max_tile_px=cap)
 
 
